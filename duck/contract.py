@@ -1,0 +1,364 @@
+"""The robot/IO contract: the single source of truth for joints, servos, limits,
+home pose, observation/action layout, control rate and command ranges.
+
+Everything else (sim, training, export, runtime, BOM check, tests) derives from
+:data:`CONTRACT`. This module imports only the standard library and numpy, so it
+is safe on the Raspberry Pi.
+
+Sign conventions (all joints, looking at the robot standing, x forward, y left,
+z up, legs straight at zero):
+
+* ``hip_pitch`` positive swings the thigh forward (flexion);
+* ``knee`` positive bends the knee (shin swings back);
+* ``ankle`` positive lifts the toe relative to the shin;
+* ``hip_roll`` negative swings the leg outward (abduction), on both sides;
+* ``hip_yaw`` positive turns the toe outward, on both sides.
+
+Left and right legs use mirrored axes for roll and yaw, so a mirrored gait has
+*equal* joint values on both sides (see :meth:`RobotContract.mirror_joint_values`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Mapping
+
+import numpy as np
+
+CONTRACT_VERSION = 1
+
+
+class ContractError(ValueError):
+    """Raised for any input that does not match the contract."""
+
+
+@dataclass(frozen=True)
+class Joint:
+    """One bus servo, named after the joint it drives."""
+
+    name: str
+    servo_id: int
+    servo_model: str
+    lower_rad: float
+    upper_rad: float
+    home_rad: float
+    group: str  # "right_leg", "left_leg" or "head"
+    mirror: str  # name of the joint that mirrors this one across the sagittal plane
+    mirror_sign: float  # value(mirror joint) = mirror_sign * value(this joint) in a mirrored pose
+
+
+@dataclass(frozen=True)
+class ObsTerm:
+    """One named block of the observation vector.
+
+    ``scale`` multiplies the physical value when packing. ``noise`` is the std of
+    the additive Gaussian sensor noise (physical units) the sim injects during
+    training; the runtime never adds noise.
+    """
+
+    name: str
+    size: int
+    scale: float
+    noise: float
+    unit: str
+    doc: str
+
+
+@dataclass(frozen=True)
+class Range:
+    low: float
+    high: float
+
+    def clip(self, value: Any) -> Any:
+        return np.clip(value, self.low, self.high)
+
+
+@dataclass(frozen=True)
+class CommandRanges:
+    """Velocity command ranges, in the robot's heading frame."""
+
+    vx_mps: Range = Range(-0.15, 0.15)
+    vy_mps: Range = Range(-0.10, 0.10)
+    yaw_rate_rad_s: Range = Range(-0.5, 0.5)
+
+    def as_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        low = np.array([self.vx_mps.low, self.vy_mps.low, self.yaw_rate_rad_s.low])
+        high = np.array([self.vx_mps.high, self.vy_mps.high, self.yaw_rate_rad_s.high])
+        return low, high
+
+
+def _leg(side: str, first_id: int) -> tuple[Joint, ...]:
+    other = "left" if side == "right" else "right"
+    # (name, lower, upper, home). Ranges: upstream v1 model (FACTS.md), mapped to
+    # this contract's sign convention. Home: a crouch with the foot flat
+    # (hip + ankle = knee) that leaves ~3 cm of knee travel for foot clearance.
+    spec = (
+        ("hip_yaw", -0.698, 0.698, 0.0),
+        ("hip_roll", -1.571, 0.436, 0.0),
+        ("hip_pitch", -0.524, 1.571, 0.6),
+        ("knee", -2.094, 2.094, 1.2),
+        ("ankle", -1.571, 1.571, -0.6),
+    )
+    return tuple(
+        Joint(
+            name=f"{side}_{name}",
+            servo_id=first_id + i,
+            servo_model="XC330-M288-T",
+            lower_rad=lo,
+            upper_rad=hi,
+            home_rad=home,
+            group=f"{side}_leg",
+            mirror=f"{other}_{name}",
+            mirror_sign=1.0,
+        )
+        for i, (name, lo, hi, home) in enumerate(spec)
+    )
+
+
+_HEAD = (
+    Joint("neck_pitch", 30, "XL330-M288-T", -1.309, 0.175, 0.0, "head", "neck_pitch", 1.0),
+    Joint("head_pitch", 31, "XL330-M288-T", -0.698, 0.698, 0.0, "head", "head_pitch", 1.0),
+    Joint("head_yaw", 32, "XL330-M288-T", -2.094, 2.094, 0.0, "head", "head_yaw", -1.0),
+)
+
+_OBS_TERMS = (
+    ObsTerm("gyro", 3, 0.25, 0.10, "rad/s", "IMU angular velocity, body frame"),
+    ObsTerm("gravity", 3, 1.0, 0.05, "1", "unit gravity direction in the body frame"),
+    ObsTerm("command", 3, 1.0, 0.0, "m/s, m/s, rad/s", "velocity command vx, vy, yaw rate"),
+    ObsTerm("joint_pos", 13, 1.0, 0.03, "rad", "joint position minus home, contract order"),
+    ObsTerm("joint_vel", 13, 0.05, 1.5, "rad/s", "joint velocity, contract order"),
+    ObsTerm("last_action", 10, 1.0, 0.0, "1", "previous clipped policy action"),
+    ObsTerm("gait_phase", 2, 1.0, 0.0, "1", "cos and sin of the gait clock"),
+)
+
+
+@dataclass(frozen=True)
+class RobotContract:
+    """Frozen definition of the robot's IO. See the module docstring."""
+
+    version: int = CONTRACT_VERSION
+    joints: tuple[Joint, ...] = _leg("right", 10) + _leg("left", 20) + _HEAD
+    control_rate_hz: float = 50.0
+    # Policy acts on the legs; head joints follow head commands (teleop) around home.
+    action_joints: tuple[str, ...] = tuple(j.name for j in _leg("right", 10) + _leg("left", 20))
+    action_scale_rad: float = 0.25  # upstream v2 action scale (FACTS.md)
+    action_clip: float = 1.0
+    max_target_rate_rad_s: float = 5.24  # upstream v2 target-rate cap (FACTS.md)
+    gait_period_s: float = 0.5  # upstream PlaCo gait period 0.54 s, rounded to 25 steps
+    commands: CommandRanges = field(default_factory=CommandRanges)
+    head_command_range_rad: Range = Range(-0.5, 0.5)
+    obs_terms: tuple[ObsTerm, ...] = _OBS_TERMS
+
+    # ---- derived sizes and arrays -------------------------------------------------
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        return tuple(j.name for j in self.joints)
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joints)
+
+    @property
+    def obs_dim(self) -> int:
+        return sum(t.size for t in self.obs_terms)
+
+    @property
+    def action_dim(self) -> int:
+        return len(self.action_joints)
+
+    @property
+    def control_dt_s(self) -> float:
+        return 1.0 / self.control_rate_hz
+
+    @property
+    def home(self) -> np.ndarray:
+        return np.array([j.home_rad for j in self.joints])
+
+    @property
+    def lower(self) -> np.ndarray:
+        return np.array([j.lower_rad for j in self.joints])
+
+    @property
+    def upper(self) -> np.ndarray:
+        return np.array([j.upper_rad for j in self.joints])
+
+    @property
+    def servo_ids(self) -> tuple[int, ...]:
+        return tuple(j.servo_id for j in self.joints)
+
+    @property
+    def action_indices(self) -> np.ndarray:
+        """Indices into the joint order of the joints the policy acts on."""
+        return np.array([self.joint_names.index(n) for n in self.action_joints])
+
+    @property
+    def head_indices(self) -> np.ndarray:
+        return np.array([i for i, j in enumerate(self.joints) if j.group == "head"])
+
+    def term(self, name: str) -> ObsTerm:
+        for t in self.obs_terms:
+            if t.name == name:
+                return t
+        raise ContractError(f"unknown observation term {name!r}; terms are {self.term_names}")
+
+    @property
+    def term_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.obs_terms)
+
+    def term_slice(self, name: str) -> slice:
+        start = 0
+        for t in self.obs_terms:
+            if t.name == name:
+                return slice(start, start + t.size)
+            start += t.size
+        raise ContractError(f"unknown observation term {name!r}; terms are {self.term_names}")
+
+    @property
+    def obs_scale(self) -> np.ndarray:
+        return np.concatenate([np.full(t.size, t.scale) for t in self.obs_terms])
+
+    @property
+    def obs_noise(self) -> np.ndarray:
+        """Per-element noise std in *packed* (scaled) units."""
+        return np.concatenate([np.full(t.size, t.noise * t.scale) for t in self.obs_terms])
+
+    # ---- observation packing -------------------------------------------------------
+    def pack(self, terms: Mapping[str, Any]) -> np.ndarray:
+        """Concatenate named physical terms into an observation, applying scales.
+
+        Each term may carry leading batch dimensions; all must agree. Missing, extra
+        or mis-sized terms raise :class:`ContractError`.
+        """
+        missing = [n for n in self.term_names if n not in terms]
+        extra = [n for n in terms if n not in self.term_names]
+        if missing or extra:
+            raise ContractError(f"observation terms: missing {missing}, unexpected {extra}")
+        parts = []
+        batch_shape = None
+        for t in self.obs_terms:
+            value = np.asarray(terms[t.name], dtype=np.float64)
+            if value.ndim == 0 or value.shape[-1] != t.size:
+                raise ContractError(
+                    f"observation term {t.name!r} must have last dimension {t.size}, got shape {value.shape}"
+                )
+            if batch_shape is None:
+                batch_shape = value.shape[:-1]
+            elif value.shape[:-1] != batch_shape:
+                raise ContractError(
+                    f"observation term {t.name!r} has batch shape {value.shape[:-1]}, expected {batch_shape}"
+                )
+            parts.append(value * t.scale)
+        return np.concatenate(parts, axis=-1).astype(np.float32)
+
+    def unpack(self, obs: Any) -> dict[str, np.ndarray]:
+        """Split an observation back into named physical terms (inverse of :meth:`pack`)."""
+        obs = np.asarray(obs)
+        if obs.ndim == 0 or obs.shape[-1] != self.obs_dim:
+            raise ContractError(f"observation must have last dimension {self.obs_dim}, got shape {obs.shape}")
+        return {t.name: obs[..., self.term_slice(t.name)] / t.scale for t in self.obs_terms}
+
+    # ---- action post-processing (shared by env, export parity and runtime) --------
+    def clip_action(self, action: Any) -> np.ndarray:
+        action = np.asarray(action, dtype=np.float64)
+        if action.ndim == 0 or action.shape[-1] != self.action_dim:
+            raise ContractError(f"action must have last dimension {self.action_dim}, got shape {action.shape}")
+        return np.clip(action, -self.action_clip, self.action_clip)
+
+    def action_to_offsets(self, action: Any) -> np.ndarray:
+        """Policy action -> joint offsets from home (rad), for the action joints."""
+        return self.clip_action(action) * self.action_scale_rad
+
+    def targets_from_offsets(
+        self, leg_offsets: Any, head_command: Any, previous_targets: Any | None
+    ) -> np.ndarray:
+        """Full 13-joint position targets: home + offsets, head commands, limits and rate cap.
+
+        ``previous_targets=None`` disables the rate cap (first cycle).
+        """
+        leg_offsets = np.asarray(leg_offsets, dtype=np.float64)
+        head_command = self.head_command_range_rad.clip(np.asarray(head_command, dtype=np.float64))
+        batch = leg_offsets.shape[:-1]
+        targets = np.broadcast_to(self.home, batch + (self.num_joints,)).copy()
+        targets[..., self.action_indices] += leg_offsets
+        targets[..., self.head_indices] += head_command
+        if previous_targets is not None:
+            step = self.max_target_rate_rad_s * self.control_dt_s
+            prev = np.asarray(previous_targets, dtype=np.float64)
+            targets = np.clip(targets, prev - step, prev + step)
+        return np.clip(targets, self.lower, self.upper)
+
+    def gait_phase(self, time_s: Any) -> np.ndarray:
+        """cos/sin of the gait clock at ``time_s`` (any shape) -> shape (..., 2)."""
+        angle = 2.0 * np.pi * np.asarray(time_s, dtype=np.float64) / self.gait_period_s
+        return np.stack([np.cos(angle), np.sin(angle)], axis=-1)
+
+    def mirror_joint_values(self, values: Any) -> np.ndarray:
+        """Mirror joint-ordered values across the sagittal plane."""
+        values = np.asarray(values)
+        names = self.joint_names
+        perm = np.array([names.index(j.mirror) for j in self.joints])
+        sign = np.array([j.mirror_sign for j in self.joints])
+        return values[..., perm] * sign
+
+    # ---- serialisation -------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, no whitespace. The fingerprint hashes this."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_json(cls, text: str) -> "RobotContract":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ContractError(f"contract JSON is not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RobotContract":
+        try:
+            known = {f.name for f in fields(cls)}
+            unknown = set(data) - known
+            if unknown:
+                raise ContractError(f"unknown contract keys {sorted(unknown)}")
+            cmd = data["commands"]
+            return cls(
+                version=int(data["version"]),
+                joints=tuple(Joint(**j) for j in data["joints"]),
+                control_rate_hz=float(data["control_rate_hz"]),
+                action_joints=tuple(data["action_joints"]),
+                action_scale_rad=float(data["action_scale_rad"]),
+                action_clip=float(data["action_clip"]),
+                max_target_rate_rad_s=float(data["max_target_rate_rad_s"]),
+                gait_period_s=float(data["gait_period_s"]),
+                commands=CommandRanges(**{k: Range(**v) for k, v in cmd.items()}),
+                head_command_range_rad=Range(**data["head_command_range_rad"]),
+                obs_terms=tuple(ObsTerm(**t) for t in data["obs_terms"]),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ContractError(f"contract data is malformed: {exc!r}") from None
+
+    def diff(self, other: "RobotContract") -> list[str]:
+        """Human-readable list of top-level fields that differ from ``other``."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        out = []
+        for key in sorted(set(mine) | set(theirs)):
+            if mine.get(key) != theirs.get(key):
+                out.append(f"{key}: installed={_short(mine.get(key))} policy={_short(theirs.get(key))}")
+        return out
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+CONTRACT = RobotContract()
