@@ -1,0 +1,59 @@
+"""The ``duck`` command line.
+
+Each subcommand lives in its own light module under :mod:`duck.commands` that only
+builds an argparse parser; heavy imports (mujoco, torch, ...) happen inside the
+handler, so ``duck --help`` and ``duck run`` stay fast on a Raspberry Pi.
+
+User mistakes raise :class:`duck.errors.UserError`; they print one line and exit
+with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from duck import __version__
+from duck.errors import UserError
+
+# Order is the order in `duck --help`.
+COMMAND_MODULES = ("sim", "train", "export", "eval", "bench", "servo", "run", "log", "bom")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="duck",
+        description="open-duck: train, evaluate and run walking policies for the Open Duck Mini.",
+    )
+    parser.add_argument("--version", action="version", version=f"open-duck {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"duck.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"duck.commands.{name}":
+                continue  # command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"duck {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"duck {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""On-robot runtime. Imports no torch, stable-baselines3, gymnasium or mujoco."""
