@@ -1,0 +1,140 @@
+"""Typed, frozen configuration of the walking env. Defaults are the documented ranges.
+
+Override from YAML or the CLI with dotted keys, e.g. ``--set dr.push.max_mps=0.8``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from duck.config import ConfigError, check_interval, check_range
+
+Interval = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class RewardScales:
+    """Weight of each reward term (``duck.sim.rewards._reward_<name>``). 0 disables a term."""
+
+    tracking_lin_vel: float = 2.0
+    tracking_yaw: float = 1.0
+    alive: float = 0.5
+    feet_height: float = 1.5  # phase-based reference swing-foot height (the gait prior)
+    feet_contact: float = 0.5  # contact state matches the gait clock
+    orientation: float = -5.0
+    base_height: float = -100.0
+    action_rate: float = -0.05
+    torque: float = -0.002
+    foot_slip: float = -1.0
+    posture: float = -0.5  # hip yaw/roll and head away from home
+    stand_still: float = -1.0  # joint motion when the command is zero
+    lin_vel_z: float = -2.0
+    ang_vel_xy: float = -0.05
+
+    def validate(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class RewardShape:
+    """Shape parameters of the reward terms."""
+
+    lin_vel_sigma: float = 0.01  # exp(-err^2/sigma), err in m/s
+    yaw_sigma: float = 0.1  # exp(-err^2/sigma), err in rad/s
+    swing_height_m: float = 0.035  # peak of the reference swing-foot height
+    feet_height_sigma: float = 0.0002  # exp(-sum err^2/sigma), err in m
+    base_height_m: float = 0.155  # standing height of the trunk at home (measured)
+
+    def validate(self) -> None:
+        for name in ("lin_vel_sigma", "yaw_sigma", "feet_height_sigma"):
+            check_range(name, getattr(self, name), 1e-9)
+        check_range("swing_height_m", self.swing_height_m, 0.0, 0.1)
+
+
+@dataclass(frozen=True)
+class PushConfig:
+    """Random horizontal base-velocity kicks."""
+
+    enabled: bool = True
+    interval_s: Interval = (5.0, 10.0)
+    magnitude_mps: Interval = (0.1, 1.0)
+
+    def validate(self) -> None:
+        check_interval("interval_s", self.interval_s, 0.1)
+        check_interval("magnitude_mps", self.magnitude_mps, 0.0, 5.0)
+
+
+@dataclass(frozen=True)
+class DomainRandomization:
+    """Per-episode dynamics randomization. Ranges are multiplicative scales unless named otherwise."""
+
+    enabled: bool = True
+    floor_friction: Interval = (0.5, 1.2)
+    link_mass_scale: Interval = (0.9, 1.1)
+    trunk_com_offset_m: float = 0.01  # +- on x and y
+    kp_scale: Interval = (0.85, 1.15)
+    damping_scale: Interval = (0.8, 1.2)
+    torque_limit_scale: Interval = (0.85, 1.1)
+    armature_scale: Interval = (0.8, 1.2)
+    frictionloss_scale: Interval = (0.7, 1.3)
+    joint_offset_rad: float = 0.03  # +- servo zero error
+    action_latency_steps: tuple[int, int] = (0, 2)
+    imu_latency_steps: tuple[int, int] = (0, 1)
+    noise_scale: float = 1.0  # x the contract's per-term sensor noise
+    push: PushConfig = field(default_factory=PushConfig)
+
+    def validate(self) -> None:
+        for name in ("floor_friction", "link_mass_scale", "kp_scale", "damping_scale", "torque_limit_scale",
+                     "armature_scale", "frictionloss_scale"):
+            check_interval(name, getattr(self, name), 0.0, 10.0)
+        check_range("trunk_com_offset_m", self.trunk_com_offset_m, 0.0, 0.05)
+        check_range("joint_offset_rad", self.joint_offset_rad, 0.0, 0.3)
+        check_range("noise_scale", self.noise_scale, 0.0, 10.0)
+        for name in ("action_latency_steps", "imu_latency_steps"):
+            lo, hi = getattr(self, name)
+            if not 0 <= lo <= hi <= 4:
+                raise ConfigError(f"{name}: need 0 <= min <= max <= 4, got {(lo, hi)}")
+
+
+@dataclass(frozen=True)
+class CommandConfig:
+    """Command sampling; the ranges themselves come from the contract."""
+
+    resample_interval_s: Interval = (4.0, 8.0)
+    stand_probability: float = 0.15
+    range_scale: float = 1.0  # fraction of the contract's ranges (curricula, eval)
+
+    def validate(self) -> None:
+        check_interval("resample_interval_s", self.resample_interval_s, 0.1)
+        check_range("stand_probability", self.stand_probability, 0.0, 1.0)
+        check_range("range_scale", self.range_scale, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Everything that defines ``OpenDuck/Walk-v0``."""
+
+    physics_dt_s: float = 0.004
+    episode_length_s: float = 20.0
+    fall_tilt_rad: float = 0.8  # ~46 degrees
+    fall_height_m: float = 0.09
+    init_joint_noise_rad: float = 0.05
+    reward: RewardScales = field(default_factory=RewardScales)
+    shape: RewardShape = field(default_factory=RewardShape)
+    commands: CommandConfig = field(default_factory=CommandConfig)
+    dr: DomainRandomization = field(default_factory=DomainRandomization)
+
+    def validate(self) -> None:
+        check_range("physics_dt_s", self.physics_dt_s, 0.0002, 0.01)
+        check_range("episode_length_s", self.episode_length_s, 0.1)
+        check_range("fall_tilt_rad", self.fall_tilt_rad, 0.1, 3.2)
+        check_range("fall_height_m", self.fall_height_m, 0.0, 0.3)
+        check_range("init_joint_noise_rad", self.init_joint_noise_rad, 0.0, 0.5)
+
+
+def no_randomization(cfg: EnvConfig) -> EnvConfig:
+    """The same config with every randomization (pushes, noise, latency, dynamics) off."""
+    from dataclasses import replace
+
+    dr = replace(cfg.dr, enabled=False, push=replace(cfg.dr.push, enabled=False))
+    return replace(cfg, dr=dr, init_joint_noise_rad=0.0)
