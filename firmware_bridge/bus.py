@@ -1,0 +1,394 @@
+"""The hot-path Dynamixel bus, on the real ``dynamixel_sdk`` (Protocol 2.0).
+
+Per control cycle the runtime calls :meth:`DynamixelBus.write_goal_positions`
+(one Sync Write) and :meth:`DynamixelBus.read_state` (one Fast Sync Read of
+Present Current..Present Position, 10 bytes per servo; Sync Read if Fast Sync
+Read fails). Everything crossing this class's boundary is SI units in the
+order of ``servos``. Setup and interactive work lives in :mod:`.provision`.
+
+Failures are typed (:mod:`.errors`) and bounded: each operation makes at most
+``1 + retries`` attempts, and each attempt waits at most the packet timeout,
+computed from the bytes on the wire plus the USB latency timer (not the SDK's
+hard-coded 16 ms), see :class:`_PortHandler`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+
+import dynamixel_sdk as sdk
+import numpy as np
+
+from firmware_bridge.control_table import (
+    RAD_S_PER_VELOCITY_UNIT, STATE_BLOCK_SIZE, STATE_BLOCK_START, MODEL_BY_NUMBER, Reg,
+    decode_hardware_error, model_info, to_signed, to_unsigned,
+)
+from firmware_bridge.errors import (
+    BusError, BusTimeoutError, CorruptPacketError, PortOpenError, ServoHardwareError,
+    ServoMissingError, ServoStatusError,
+)
+from firmware_bridge.latency import check_latency_timer
+from firmware_bridge.protocol import ALERT_BIT, error_name
+from firmware_bridge.spec import BusState, ServoCalibration, ServoSpec
+
+log = logging.getLogger(__name__)
+
+# Extra wait on top of wire time and USB latency: OS scheduling on a Pi Zero.
+DEFAULT_SLACK_MS = 0.5
+# Bytes of a status packet with no data: header 4, id 1, len 2, inst 1, err 1, crc 2.
+STATUS_OVERHEAD = 11
+
+
+class _PortHandler(sdk.PortHandler):
+    """PortHandler whose packet timeout uses the real latency timer.
+
+    The SDK computes ``tx_time * n + 2 * LATENCY_TIMER + 2 ms`` with
+    ``LATENCY_TIMER = 16`` hard-coded, so a missing servo costs 34 ms. We
+    override the method (rather than patching the module attribute, which
+    would change every PortHandler in the process) and let the bus announce
+    the exact reply size before each transaction.
+    """
+
+    def __init__(self, port_name: str, latency_ms: float, slack_ms: float) -> None:
+        super().__init__(port_name)
+        self.latency_ms = latency_ms
+        self.slack_ms = slack_ms
+        self._expected_bytes: int | None = None
+
+    def expect(self, n_bytes: int) -> None:
+        """Bytes on the wire (instruction + replies) of the next transaction."""
+        self._expected_bytes = n_bytes
+
+    def timeout_ms(self, n_bytes: int) -> float:
+        return self.tx_time_per_byte * n_bytes + 2.0 * self.latency_ms + self.slack_ms
+
+    def setPacketTimeout(self, packet_length):  # noqa: N802 (SDK name)
+        n = self._expected_bytes if self._expected_bytes is not None else packet_length
+        self._expected_bytes = None
+        self.packet_start_time = self.getCurrentTime()
+        self.packet_timeout = self.timeout_ms(n)
+
+
+class DynamixelBus:
+    """All servos on one serial port. See the module docstring."""
+
+    def __init__(
+        self,
+        port: str,
+        baud: int,
+        servos: Sequence[ServoSpec],
+        calibration: Mapping[int, ServoCalibration] | None = None,
+        retries: int = 2,
+        *,
+        latency_ms: float | None = None,
+        slack_ms: float = DEFAULT_SLACK_MS,
+        fast_sync_read: bool = True,
+        max_stale_reads: int = 2,
+    ) -> None:
+        if not servos:
+            raise ValueError("a bus needs at least one servo")
+        ids = [s.servo_id for s in servos]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"duplicate servo ids in {ids}")
+        self.port_name = port
+        self.baud = int(baud)
+        self.servos = tuple(servos)
+        self.ids = tuple(ids)
+        calibration = dict(calibration or {})
+        unknown = set(calibration) - set(ids)
+        if unknown:
+            raise ValueError(f"calibration for servo ids not on the bus: {sorted(unknown)}")
+        self.calibration = {i: calibration.get(i, ServoCalibration()) for i in ids}
+        self._zero = np.array([self.calibration[i].zero_ticks for i in ids], dtype=np.float64)
+        self._dir = np.array([self.calibration[i].direction for i in ids], dtype=np.float64)
+        self._amp = np.array([model_info(s.model).amp_per_current_unit for s in servos])
+        self.retries = int(retries)
+        self.max_stale_reads = int(max_stale_reads)
+        self._latency_override = latency_ms
+        self._slack_ms = slack_ms
+        self.use_fast_sync_read = fast_sync_read
+        self._fast_strikes = 0
+        self._port: _PortHandler | None = None
+        self._ph = None
+        self._last_state: BusState | None = None
+        self._failures = 0
+        self.latency_warning: str | None = None
+
+    # ---- lifecycle ------------------------------------------------------------------
+    def open(self) -> DynamixelBus:
+        check = check_latency_timer(self.port_name)
+        self.latency_warning = check.warning()
+        if self.latency_warning:
+            log.warning(self.latency_warning)
+        # Use the adapter's real latency timer when we can read it; 1 ms otherwise.
+        latency = self._latency_override
+        if latency is None:
+            latency = float(check.latency_ms) if check.latency_ms is not None else 1.0
+        port = _PortHandler(self.port_name, latency, self._slack_ms)
+        try:
+            port.baudrate = self.baud
+            ok = port.openPort()
+        except Exception as exc:  # pyserial raises SerialException / OSError
+            raise PortOpenError(f"cannot open {self.port_name}: {_one_line(exc)}") from None
+        if not ok:
+            raise PortOpenError(f"cannot open {self.port_name} at {self.baud} baud (unsupported baud)")
+        self._port = port
+        self._ph = sdk.PacketHandler(2.0)
+        self._sync_write = sdk.GroupSyncWrite(port, self._ph, Reg.GOAL_POSITION.address, 4)
+        for i in self.ids:
+            self._sync_write.addParam(i, [0, 0, 0, 0])
+        self._sync_read = sdk.GroupSyncRead(port, self._ph, STATE_BLOCK_START, STATE_BLOCK_SIZE)
+        for i in self.ids:
+            self._sync_read.addParam(i)
+        return self
+
+    def close(self) -> None:
+        if self._port is not None:
+            with contextlib.suppress(Exception):
+                self._port.closePort()
+        self._port = None
+
+    def __enter__(self) -> DynamixelBus:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def port(self) -> _PortHandler:
+        if self._port is None:
+            raise BusError("bus is not open; call open() or use it as a context manager")
+        return self._port
+
+    # ---- timing budget ---------------------------------------------------------------
+    def read_wire_bytes(self, fast: bool) -> int:
+        """Bytes on the wire for one state read (instruction + all replies)."""
+        n = len(self.ids)
+        instruction = 14 + n
+        if fast:
+            return instruction + 8 + n * (4 + STATE_BLOCK_SIZE)
+        return instruction + n * (STATUS_OVERHEAD + STATE_BLOCK_SIZE)
+
+    def write_wire_bytes(self) -> int:
+        return 14 + len(self.ids) * 5
+
+    def read_timeout_s(self, fast: bool | None = None) -> float:
+        """How long one read attempt waits before it declares the reply missing."""
+        fast = self.use_fast_sync_read if fast is None else fast
+        return self.port.timeout_ms(self.read_wire_bytes(fast)) / 1000.0
+
+    def read_budget_s(self) -> float:
+        """Worst case for :meth:`read_state`: the first attempt plus every retry."""
+        return self.read_timeout_s() + self.retries * self.read_timeout_s(fast=False)
+
+    # ---- hot path --------------------------------------------------------------------
+    def write_goal_positions(self, positions_rad: np.ndarray) -> None:
+        """One Sync Write of Goal Position for all servos (no reply on the wire)."""
+        pos = np.asarray(positions_rad, dtype=np.float64)
+        if pos.shape != (len(self.ids),):
+            raise ValueError(f"expected {len(self.ids)} positions, got shape {pos.shape}")
+        if not np.all(np.isfinite(pos)):
+            raise ValueError(f"goal positions must be finite, got {pos}")
+        ticks = np.clip(np.rint(self._zero + self._dir * pos / _RAD_PER_TICK), 0, 4095).astype(np.int64)
+        for servo_id, t in zip(self.ids, ticks):
+            t = int(t)
+            self._sync_write.changeParam(servo_id, [t & 0xFF, (t >> 8) & 0xFF, 0, 0])
+        result = self._sync_write.txPacket()
+        if result != sdk.COMM_SUCCESS:
+            raise BusError(f"sync write failed: {self._ph.getTxRxResult(result)}")
+
+    def read_state(self) -> BusState:
+        """Position, velocity and current of every servo.
+
+        A failed read is retried up to ``retries`` times (retries use plain Sync
+        Read, which names the servo that failed). If all attempts fail, the last
+        good state comes back with ``stale=True`` and ``error`` set, at most
+        ``max_stale_reads`` times in a row; after that, or with no good state
+        yet, the typed error is raised. Never zeros.
+        """
+        t0 = time.perf_counter()
+        last_exc: BusError | None = None
+        for attempt in range(self.retries + 1):
+            fast = self.use_fast_sync_read and attempt == 0
+            try:
+                raw = self._read_block(fast)
+            except (BusTimeoutError, CorruptPacketError) as exc:
+                last_exc = exc
+                continue
+            if fast:
+                self._fast_strikes = 0
+            elif attempt > 0 and self.use_fast_sync_read:
+                # Fast failed, plain worked: after 3 such cycles stop trying fast (old firmware).
+                self._fast_strikes += 1
+                if self._fast_strikes >= 3:
+                    log.warning("Fast Sync Read keeps failing where Sync Read works; using Sync Read")
+                    self.use_fast_sync_read = False
+            state = self._to_state(raw, time.perf_counter() - t0)
+            self._last_state, self._failures = state, 0
+            alerts = [i for i, (err, _) in raw.items() if err & ALERT_BIT]
+            if alerts:
+                raise ServoHardwareError(self._decode_alerts(alerts), state=state)
+            return state
+        assert last_exc is not None
+        self._failures += 1
+        if self._last_state is not None and self._failures <= self.max_stale_reads:
+            s = self._last_state
+            return BusState(s.position_rad, s.velocity_rad_s, s.current_a, stale=True,
+                            read_time_s=time.perf_counter() - t0, timestamp_s=s.timestamp_s, error=last_exc)
+        raise last_exc
+
+    def _read_block(self, fast: bool) -> dict[int, tuple[int, bytes]]:
+        """One attempt: id -> (error byte, STATE_BLOCK bytes). Raises typed errors."""
+        port, ph, n = self.port, self._ph, len(self.ids)
+        port.expect(self.read_wire_bytes(fast))
+        if fast:
+            result = self._sync_read.fastSyncReadTxPacket()
+            if result != sdk.COMM_SUCCESS:
+                raise BusError(f"fast sync read tx failed: {ph.getTxRxResult(result)}")
+            block = STATE_BLOCK_SIZE + 4
+            data, result, _ = ph.fastSyncReadRx(port, sdk.BROADCAST_ID, block * n)
+            if result == sdk.COMM_RX_TIMEOUT:
+                raise ServoMissingError([self.ids[0]], "no reply to Fast Sync Read")
+            if result != sdk.COMM_SUCCESS or len(data) != block * n:
+                raise CorruptPacketError(f"fast sync read: {ph.getTxRxResult(result)}")
+            out = {}
+            for k in range(n):
+                chunk = data[k * block:(k + 1) * block]
+                out[chunk[1]] = (chunk[0], bytes(chunk[2:2 + STATE_BLOCK_SIZE]))
+            if list(out) != list(self.ids):
+                raise CorruptPacketError(f"fast sync read answered ids {list(out)}, expected {list(self.ids)}")
+            return out
+        result = self._sync_read.txPacket()
+        if result != sdk.COMM_SUCCESS:
+            raise BusError(f"sync read tx failed: {ph.getTxRxResult(result)}")
+        out = {}
+        for servo_id in self.ids:
+            data, result, error = ph.readRx(port, servo_id, STATE_BLOCK_SIZE)
+            if result == sdk.COMM_RX_TIMEOUT:
+                raise ServoMissingError([servo_id], "no reply to Sync Read")
+            if result != sdk.COMM_SUCCESS:
+                raise CorruptPacketError(f"sync read, servo {servo_id}: {ph.getTxRxResult(result)}")
+            out[servo_id] = (error, bytes(data))
+        return out
+
+    def _to_state(self, raw: dict[int, tuple[int, bytes]], read_time: float) -> BusState:
+        cur = np.empty(len(self.ids))
+        vel = np.empty(len(self.ids))
+        pos = np.empty(len(self.ids))
+        for k, servo_id in enumerate(self.ids):
+            b = raw[servo_id][1]
+            cur[k] = int.from_bytes(b[0:2], "little", signed=True)
+            vel[k] = int.from_bytes(b[2:6], "little", signed=True)
+            pos[k] = int.from_bytes(b[6:10], "little", signed=True)
+        return BusState(
+            position_rad=self._dir * (pos - self._zero) * _RAD_PER_TICK,
+            velocity_rad_s=self._dir * vel * RAD_S_PER_VELOCITY_UNIT,
+            current_a=self._dir * cur * self._amp,
+            stale=False,
+            read_time_s=read_time,
+            timestamp_s=time.monotonic(),
+        )
+
+    def _decode_alerts(self, ids: Sequence[int]) -> dict[int, list[str]]:
+        out = {}
+        for i in ids:
+            try:
+                out[i] = decode_hardware_error(self.read_register(i, Reg.HARDWARE_ERROR_STATUS, check_alert=False))
+            except BusError:
+                out[i] = ["unreadable"]
+        return out
+
+    # ---- torque, gains, recovery (not per-cycle, but used by the runtime) ----------------
+    def set_torque(self, enabled: bool) -> None:
+        for i in self.ids:
+            self.write_register(i, Reg.TORQUE_ENABLE, 1 if enabled else 0)
+
+    @contextlib.contextmanager
+    def torque_enabled(self) -> Iterator[DynamixelBus]:
+        """Torque on for the block; off again however the block ends."""
+        self.set_torque(True)
+        try:
+            yield self
+        finally:
+            with contextlib.suppress(BusError):
+                self.set_torque(False)
+
+    def set_position_p_gain(self, gain: int) -> None:
+        for i in self.ids:
+            self.write_register(i, Reg.POSITION_P_GAIN, int(gain))
+
+    def read_hardware_errors(self) -> dict[int, list[str]]:
+        return {i: decode_hardware_error(self.read_register(i, Reg.HARDWARE_ERROR_STATUS, check_alert=False))
+                for i in self.ids}
+
+    def reboot(self, servo_id: int) -> None:
+        self._txrx(servo_id, lambda: (None, *self._ph.reboot(self.port, servo_id)), check_alert=False)
+
+    def ping(self, servo_id: int) -> int:
+        """Model number of ``servo_id``; ServoMissingError if it does not answer."""
+        return self._txrx(servo_id, lambda: self._ph.ping(self.port, servo_id), check_alert=False)
+
+    def ping_all(self) -> dict[int, int]:
+        """id -> model number for every servo; raises naming all missing or wrong-model ids."""
+        found, missing = {}, []
+        for i in self.ids:
+            try:
+                found[i] = self.ping(i)
+            except BusTimeoutError:
+                missing.append(i)
+        if missing:
+            raise ServoMissingError(missing, f"on {self.port_name} at {self.baud} baud")
+        wrong = [f"servo {s.servo_id} is {_model_name(found[s.servo_id])}, expected {s.model}"
+                 for s in self.servos if found[s.servo_id] != model_info(s.model).model_number]
+        if wrong:
+            raise BusError("; ".join(wrong))
+        return found
+
+    # ---- single registers ------------------------------------------------------------
+    def read_register(self, servo_id: int, reg: Reg, check_alert: bool = True) -> int:
+        ph, size = self._ph, reg.size
+        fn = {1: ph.read1ByteTxRx, 2: ph.read2ByteTxRx, 4: ph.read4ByteTxRx}[size]
+        value = self._txrx(servo_id, lambda: fn(self.port, servo_id, reg.address), check_alert)
+        return to_signed(value, size) if reg.signed else value
+
+    def write_register(self, servo_id: int, reg: Reg, value: int, check_alert: bool = True) -> None:
+        ph, size = self._ph, reg.size
+        fn = {1: ph.write1ByteTxRx, 2: ph.write2ByteTxRx, 4: ph.write4ByteTxRx}[size]
+        raw = to_unsigned(int(value), size)
+        self._txrx(servo_id, lambda: (None, *fn(self.port, servo_id, reg.address, raw)), check_alert)
+
+    def _txrx(self, servo_id: int, call, check_alert: bool):
+        """Run one SDK request/response with bounded retries; map results to typed errors."""
+        last: BusError | None = None
+        for _ in range(self.retries + 1):
+            value, result, error = call()
+            if result == sdk.COMM_RX_TIMEOUT:
+                last = ServoMissingError([servo_id], f"on {self.port_name} at {self.baud} baud")
+                continue
+            if result == sdk.COMM_RX_CORRUPT:
+                last = CorruptPacketError(f"servo {servo_id}: corrupt status packet")
+                continue
+            if result != sdk.COMM_SUCCESS:
+                raise BusError(f"servo {servo_id}: {self._ph.getTxRxResult(result)}")
+            if error & ~ALERT_BIT:
+                raise ServoStatusError(servo_id, error_name(error))
+            if check_alert and error & ALERT_BIT:
+                raise ServoHardwareError(self._decode_alerts([servo_id]))
+            return value
+        assert last is not None
+        raise last
+
+
+_RAD_PER_TICK = 2.0 * np.pi / 4096
+
+
+def _model_name(number: int) -> str:
+    info = MODEL_BY_NUMBER.get(number)
+    return info.name if info else f"model number {number}"
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
