@@ -129,7 +129,8 @@ class SafetyMonitor:
         if self._servo_bad >= c.servo_stale_cycles:
             return Fault("servo_stale", f"{self._servo_bad} cycles without fresh servo data: {self._last_servo_error}")
         if not np.isfinite(imu_age_s) or imu_age_s > c.imu_stale_s:
-            return Fault("imu_stale", f"IMU sample is {imu_age_s * 1e3:.0f} ms old (limit {c.imu_stale_s * 1e3:.0f} ms)")
+            return Fault("imu_stale",
+                         f"IMU sample is {imu_age_s * 1e3:.0f} ms old (limit {c.imu_stale_s * 1e3:.0f} ms)")
         tilt = tilt_rad(gravity) if gravity is not None else float("nan")
         if check_fall:
             self._tilted = self._tilted + 1 if (not np.isfinite(tilt) or tilt > c.tilt_limit_rad) else 0

@@ -82,6 +82,7 @@ class BatchSim:
         self.kp = np.tile(self.nominal.gainprm0, (n, 1))
         self.torque_limit = np.tile(self.nominal.forcerange[:, 1], (n, 1))
         self.push_count = np.zeros(n, dtype=np.int64)
+        self.push_scale = 1.0  # curriculum knob, set by the trainer: kick magnitude multiplier
 
     @property
     def qpos(self) -> np.ndarray:
@@ -231,7 +232,7 @@ class BatchSim:
             return
         u = self.rng.uniform(due, 3)
         lo, hi = self.cfg.dr.push.magnitude_mps
-        magnitude = lo + (hi - lo) * u[:, 0]
+        magnitude = (lo + (hi - lo) * u[:, 0]) * self.push_scale
         angle = 2 * np.pi * u[:, 1]
         self.kick(due, magnitude[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=-1))
         self.push_count[due] += 1

@@ -1,0 +1,50 @@
+"""``duck train``: train a walking policy with PPO on the CPU."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train a walking policy (PPO, CPU)",
+        description="Train a walking policy with stable-baselines3 PPO on the batched MuJoCo VecEnv. "
+                    "Writes config, TensorBoard logs, checkpoints and periodic evals to the run directory.")
+    p.add_argument("--run-dir", type=Path, default=Path("runs/walk"),
+                   help="run directory (default: runs/walk); with --resume, the run to continue")
+    p.add_argument("--config", type=Path, default=None,
+                   help="YAML config overriding the defaults (see duck/configs/walk.yaml)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value, e.g. --set ppo.n_envs=32 (repeatable)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --run-dir from its latest checkpoint, with its saved config")
+    p.add_argument("--steps", type=int, default=None, help="shorthand for --set total_steps=N")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from duck.config import load
+    from duck.errors import UserError
+    from duck.train.config import TrainConfig
+
+    overrides = list(args.overrides) + ([f"total_steps={args.steps}"] if args.steps is not None else [])
+    if args.resume:
+        if args.config is not None:
+            raise UserError("--resume uses the run's saved config; drop --config")
+        saved = args.run_dir / "config.yaml"
+        if not saved.is_file():
+            raise UserError(f"--resume: {args.run_dir} has no config.yaml")
+        cfg = load(TrainConfig, saved, overrides)
+    else:
+        cfg = load(TrainConfig, args.config, overrides)
+        if (args.run_dir / "checkpoints").exists() and any((args.run_dir / "checkpoints").iterdir()):
+            raise UserError(f"{args.run_dir} already holds checkpoints; use --resume or another --run-dir")
+    from duck.train.runner import train
+
+    final = train(cfg, args.run_dir, resume=args.resume, argv=["duck", *sys.argv[1:]])
+    print(f"final checkpoint: {final}")
+    print(f"export it with: duck export {args.run_dir} --out {args.run_dir / 'policy.onnx'}")
+    return 0

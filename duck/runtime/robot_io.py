@@ -1,0 +1,178 @@
+"""The robot as the control loop sees it: the servo bus (firmware_bridge) plus an IMU.
+
+Joint arrays here are in contract order, in radians from the calibrated zero.
+Bus faults are classified into what the safety monitor needs: a hardware error
+(servo alert bit: torque off) versus a bad read (timeout, CRC, missing servo:
+count stale cycles, hold). :meth:`RobotIO.release` turns torque off in a way
+that survives a missing or garbling servo.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from duck.contract import CONTRACT, RobotContract
+from duck.errors import UserError
+from duck.runtime.imu import Imu, ImuError, ImuSample
+
+
+@dataclass
+class JointReading:
+    """One servo read for the loop. ``ok`` is False when the values are not fresh."""
+
+    position: np.ndarray | None
+    velocity: np.ndarray | None
+    ok: bool
+    detail: str = ""
+    hardware_error: str | None = None
+
+
+def make_bus(port: str, baud: int, calibration: Mapping[int, Any] | None = None,
+             contract: RobotContract = CONTRACT, retries: int = 2) -> Any:
+    """A firmware_bridge bus over the contract's servos, in contract order."""
+    from firmware_bridge import DynamixelBus, ServoSpec
+
+    servos = [ServoSpec(j.servo_id, j.servo_model) for j in contract.joints]
+    return DynamixelBus(port, baud, servos, calibration=calibration, retries=retries)
+
+
+class RobotIO:
+    """Bus + IMU, opened and checked together."""
+
+    def __init__(self, bus: Any, imu: Imu, contract: RobotContract = CONTRACT) -> None:
+        self.bus = bus
+        self.imu = imu
+        self.contract = contract
+        self._bus_open = False
+        self._imu_open = False
+
+    # ---- lifecycle ---------------------------------------------------------------
+    def open(self) -> list[str]:
+        """Open and check bus and IMU; user-fixable problems raise :class:`UserError`. Returns warnings."""
+        from firmware_bridge import BusError, PortOpenError, ServoMissingError
+
+        warnings: list[str] = []
+        try:
+            self.bus.open()
+        except PortOpenError as exc:
+            raise UserError(str(exc)) from None
+        self._bus_open = True
+        if getattr(self.bus, "latency_warning", None):
+            warnings.append(self.bus.latency_warning)
+        try:
+            self.bus.ping_all()
+            errors = {i: bits for i, bits in self.bus.read_hardware_errors().items() if bits}
+        except ServoMissingError as exc:
+            raise UserError(f"{exc}; check power, wiring and --baud (`duck servo scan` finds them)") from None
+        except BusError as exc:
+            raise UserError(f"servo bus check failed: {exc}") from None
+        if errors:
+            listing = ", ".join(f"{i}: {'+'.join(b)}" for i, b in sorted(errors.items()))
+            raise UserError(f"servos report hardware errors ({listing}); fix the cause and power-cycle "
+                            "or reboot them (`duck servo monitor` shows details)")
+        try:
+            self.imu.open()
+            self.imu.read()
+        except ImuError as exc:
+            raise UserError(f"IMU check failed: {exc}") from None
+        self._imu_open = True
+        return warnings
+
+    def close(self) -> None:
+        if self._imu_open:
+            self.imu.close()
+            self._imu_open = False
+        if self._bus_open:
+            self.bus.close()
+            self._bus_open = False
+
+    # ---- per cycle ---------------------------------------------------------------
+    def read_joints(self) -> JointReading:
+        from firmware_bridge import BusError, ServoHardwareError
+
+        try:
+            state = self.bus.read_state()
+        except ServoHardwareError as exc:
+            return JointReading(None, None, False, str(exc), hardware_error=str(exc))
+        except BusError as exc:
+            return JointReading(None, None, False, f"{type(exc).__name__}: {exc}")
+        if state.stale:
+            err = state.error
+            detail = f"{type(err).__name__}: {err}" if err is not None else "stale read"
+            return JointReading(state.position_rad, state.velocity_rad_s, False, detail)
+        return JointReading(state.position_rad, state.velocity_rad_s, True)
+
+    def read_imu(self) -> ImuSample | None:
+        try:
+            return self.imu.read()
+        except ImuError:
+            return None
+
+    def write_targets(self, targets: np.ndarray) -> str | None:
+        """Write goal positions; returns an error string instead of raising (the loop keeps going)."""
+        from firmware_bridge import BusError
+
+        try:
+            self.bus.write_goal_positions(targets)
+        except (BusError, ValueError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    # ---- torque ------------------------------------------------------------------
+    def torque_on(self, p_gain: int | None) -> None:
+        if p_gain is not None:
+            self.bus.set_position_p_gain(int(p_gain))
+        self.bus.set_torque(True)
+
+    def set_p_gain(self, p_gain: int) -> str | None:
+        from firmware_bridge import BusError
+
+        try:
+            self.bus.set_position_p_gain(int(p_gain))
+        except BusError as exc:
+            return str(exc)
+        return None
+
+    def release(self, attempts: int = 3) -> tuple[list[int], list[int]]:
+        """Torque off every servo, servo by servo, then a broadcast as a backstop.
+
+        ``bus.set_torque(False)`` stops at the first servo that fails, which would
+        leave the rest energised; here each servo is tried on its own. Returns
+        (servos confirmed off, servos that could not be confirmed).
+        """
+        from firmware_bridge import BusError
+        from firmware_bridge.control_table import Reg
+
+        pending = list(self.bus.ids)
+        confirmed: list[int] = []
+        for _ in range(attempts):
+            for servo_id in list(pending):
+                try:
+                    self.bus.write_register(servo_id, Reg.TORQUE_ENABLE, 0, check_alert=False)
+                    if self.bus.read_register(servo_id, Reg.TORQUE_ENABLE, check_alert=False) == 0:
+                        pending.remove(servo_id)
+                        confirmed.append(servo_id)
+                except BusError:
+                    pass
+            if not pending:
+                break
+            time.sleep(0.005)
+        if pending:
+            self._broadcast_torque_off()
+        return sorted(confirmed), sorted(pending)
+
+    def _broadcast_torque_off(self) -> None:
+        """Write Torque Enable = 0 to the broadcast id: no replies, so a broken servo cannot block it."""
+        try:
+            import dynamixel_sdk as sdk
+
+            from firmware_bridge.control_table import Reg
+
+            sdk.PacketHandler(2.0).write1ByteTxOnly(self.bus.port, sdk.BROADCAST_ID, Reg.TORQUE_ENABLE.address, 0)
+        except Exception:  # noqa: BLE001 - best effort on the way out; nothing else to do
+            pass

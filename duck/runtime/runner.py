@@ -1,0 +1,364 @@
+"""The control loop: start-up ramp, policy cycles, safety reactions, shutdown.
+
+Each cycle, on an absolute-deadline grid at the contract's control rate:
+
+1. read the servos and the IMU (phases ``bus`` and ``imu``);
+2. build the observation with ``CONTRACT.pack`` (the same code the sim uses);
+3. run the policy (``inference``);
+4. post-process exactly as in training: ``CONTRACT.targets_from_offsets``
+   (home + offsets, head command, rate cap, joint limits);
+5. write the goal positions (``bus``), log the cycle (``other``).
+
+Modes and fault reactions are in :mod:`duck.runtime.safety`. Whatever happens
+(exception included), :meth:`Runner.run` ends with torque off.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from duck.contract import CONTRACT, RobotContract
+from duck.runtime.loop import RateLoop, set_realtime
+from duck.runtime.robot_io import RobotIO
+from duck.runtime.safety import (
+    EXIT_OK,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    HOLD,
+    TORQUE_OFF,
+    Fault,
+    Mode,
+    SafetyConfig,
+    SafetyMonitor,
+    tilt_rad,
+)
+from duck.runtime.telemetry import Telemetry
+from duck.runtime.teleop import PAUSE, START, Teleop
+
+PHASES = ("bus", "imu", "inference", "other")
+
+
+@dataclass
+class RuntimeFault:
+    """A fault injected on the runtime side (the bus faults are injected in the emulator)."""
+
+    kind: str  # "nan_action" or "overrun"
+    at_s: float  # seconds after the policy took over
+    duration_s: float = 0.2
+
+
+@dataclass
+class RunConfig:
+    duration_s: float | None = None  # policy time; None = until stopped
+    go: bool = False  # hand over without waiting for the start button
+    ramp_s: float = 2.0
+    stop_ramp_s: float = 1.0
+    low_p_gain: int | None = 200  # start-up ramp stiffness (X330 default is 800-900)
+    p_gain: int | None = None  # restored after the ramp; None = leave the servos' own setting
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+    rt_priority: int | None = None
+    cpu: int | None = None
+    start_tilt_limit_rad: float = 0.6
+    runtime_faults: list[RuntimeFault] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    reason: str
+    cycles: int
+    overruns: int
+    period: dict[str, float | int]
+    phase_ms: dict[str, float]
+    phase_ms_p99: dict[str, float]
+    inference_ms: dict[str, float]
+    falls: int
+    faults: list[str]
+    policy_time_s: float
+    final_state: str
+    released: list[int]
+    unconfirmed: list[int]
+    notes: list[str]
+
+
+class Runner:
+    """Runs one session on ``io`` with ``policy``; see the module docstring."""
+
+    def __init__(self, io: RobotIO, policy: Any, teleop: Teleop, config: RunConfig,
+                 telemetry: Telemetry | None = None, probe: Callable[[Mode], dict[str, Any]] | None = None,
+                 contract: RobotContract = CONTRACT) -> None:
+        self.io, self.policy, self.teleop, self.cfg = io, policy, teleop, config
+        self.telemetry, self.probe, self.c = telemetry, probe, contract
+        self.safety = SafetyMonitor(config.safety)
+        self.loop = RateLoop(contract.control_dt_s)
+        self.mode = Mode.STARTUP
+        self.cycle = 0
+        self._t0 = 0.0
+        self._signal: int | None = None
+        self._exit_code = EXIT_OK
+        self._reason = "completed"
+        self._faults: list[str] = []
+        self._phase: dict[str, list[float]] = {p: [] for p in PHASES}
+        self._inference: list[float] = []
+        self._notes: list[str] = []
+        self._policy_time = 0.0
+
+    # ---- helpers -------------------------------------------------------------------
+    def _event(self, kind: str, detail: str = "") -> None:
+        if self.telemetry is not None:
+            self.telemetry.event(time.perf_counter() - self._t0, self.cycle, kind, detail)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        # Only set a flag: the loop reacts at the next cycle boundary, with the bus in a known state.
+        if self._signal is not None:
+            raise KeyboardInterrupt  # second signal: skip the ramp, the finally still releases torque
+        self._signal = signum
+
+    def _set_mode(self, mode: Mode, why: str) -> None:
+        if mode != self.mode:
+            self.mode = mode
+            self._event("mode", f"{mode.name}: {why}")
+
+    # ---- main ----------------------------------------------------------------------
+    def run(self) -> RunResult:
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        final_state, released, unconfirmed = "torque_off", [], []
+        self._t0 = time.perf_counter()
+        try:
+            self._notes += self.io.open()
+            self._notes += set_realtime(self.cfg.rt_priority, self.cfg.cpu)
+            for note in self._notes:
+                self._event("note", note)
+            self._check_upright()
+            self.teleop.start()
+            self.io.torque_on(self.cfg.low_p_gain)
+            self._event("torque", f"on at P gain {self.cfg.low_p_gain}")
+            self._control()
+        finally:
+            try:
+                if self.io._bus_open:
+                    released, unconfirmed = self.io.release()
+                    final_state = "torque_off" if not unconfirmed else "torque_off_unconfirmed"
+                    self._event("safe_state", f"torque off confirmed on {len(released)}/{len(self.c.joints)} "
+                                f"servos; unconfirmed {unconfirmed} (broadcast torque-off sent)" if unconfirmed
+                                else f"torque off confirmed on all {len(released)} servos")
+            finally:
+                self.teleop.close()
+                self.io.close()
+                for s, handler in old.items():
+                    signal.signal(s, handler)
+        return self._result(final_state, released, unconfirmed)
+
+    def _check_upright(self) -> None:
+        from duck.errors import UserError
+
+        sample = self.io.read_imu()
+        tilt = tilt_rad(sample.gravity) if sample is not None else float("nan")
+        if not np.isfinite(tilt) or tilt > self.cfg.start_tilt_limit_rad:
+            raise UserError(f"IMU says the robot is tilted {np.degrees(tilt):.0f}° at start; stand it upright, "
+                            "or fix the IMU 'mount' remap if it is upright")
+
+    def _control(self) -> None:
+        c, cfg = self.c, self.cfg
+        first = self.io.read_joints()
+        if first.position is None:
+            from duck.errors import UserError
+
+            raise UserError(f"cannot read the servos at start: {first.detail}")
+        ramp_from = np.clip(first.position, c.lower, c.upper)
+        ramp_start = time.perf_counter()
+        targets = ramp_from.copy()
+        hold_targets = targets
+        last_action = np.zeros(c.action_dim)
+        policy_t0: float | None = None
+        mode_since = ramp_start
+        fault: Fault | None = None
+        inject = sorted(cfg.runtime_faults, key=lambda f: f.at_s)
+        nan_obs = np.full(c.obs_dim, np.nan, dtype=np.float32)
+        self.loop.start()
+        while True:
+            start, overran = self.loop.wait()
+            now = start
+            self.cycle += 1
+            if overran:
+                self._event("overrun", f"{self.loop.consecutive_overruns} in a row, {self.loop.overruns} in total")
+            # -- 1. sensors -------------------------------------------------------------
+            joints = self.io.read_joints()
+            t_bus = time.perf_counter()
+            imu = self.io.read_imu()
+            t_imu = time.perf_counter()
+            imu_age = (t_imu - imu.stamp) if imu is not None else float("inf")
+            tele = self.teleop.sample(now)
+            for ev in tele.events:
+                self._event("button", ev)
+            policy_time = (now - policy_t0) if policy_t0 is not None else 0.0
+            self._policy_time = policy_time
+
+            # -- 2./3. policy -----------------------------------------------------------
+            obs, action, offsets = nan_obs, None, None
+            t_inf0 = t_inf1 = time.perf_counter()
+            policy_mode = self.mode in (Mode.RUNNING, Mode.PAUSED)
+            if policy_mode and joints.position is not None and imu is not None:
+                command = np.zeros(3) if self.mode == Mode.PAUSED else tele.command
+                obs = c.pack({
+                    "gyro": imu.gyro, "gravity": imu.gravity, "command": command,
+                    "joint_pos": joints.position - c.home, "joint_vel": joints.velocity,
+                    "last_action": last_action, "gait_phase": c.gait_phase(policy_time),
+                })
+                t_inf0 = time.perf_counter()
+                action, offsets = self.policy(obs)
+                t_inf1 = time.perf_counter()
+                self._inference.append(t_inf1 - t_inf0)
+                for f in inject:
+                    if f.kind == "nan_action" and f.at_s <= policy_time < f.at_s + f.duration_s:
+                        action, offsets = action * np.nan, offsets * np.nan
+            finite = action is None or bool(np.all(np.isfinite(action)) and np.all(np.isfinite(offsets)))
+
+            # -- safety -----------------------------------------------------------------
+            check_fall = self.mode in (Mode.READY, Mode.RUNNING, Mode.PAUSED)
+            new = self.safety.check(
+                estop=tele.estop, servo_error=joints.hardware_error, servo_ok=joints.ok,
+                servo_detail=joints.detail, imu_age_s=imu_age,
+                gravity=imu.gravity if imu is not None else None, action_finite=finite,
+                consecutive_overruns=self.loop.consecutive_overruns,
+                gamepad_lost_s=tele.lost_for_s if self.mode in (Mode.READY, Mode.RUNNING, Mode.PAUSED) else 0.0,
+                check_fall=check_fall,
+            )
+            if not joints.ok and joints.detail:
+                self._event("servo_read", joints.detail)
+            if new is not None and self._escalates(fault, new):
+                fault = new
+                self._faults.append(new.kind)
+                self._event(new.kind, new.detail)
+                self._exit_code, self._reason = new.exit_code, f"{new.kind}: {new.detail}"
+                if new.reaction == TORQUE_OFF:
+                    self._set_mode(Mode.OFF, f"{new.kind} -> torque off")
+                    break
+                hold_targets, mode_since = targets.copy(), now
+                self._set_mode(Mode.HOLD, f"{new.kind} -> hold last good targets")
+            if self._signal is not None and self.mode not in (Mode.STOPPING, Mode.OFF):
+                sig = signal.Signals(self._signal).name
+                if fault is None:
+                    self._exit_code = EXIT_SIGTERM if self._signal == signal.SIGTERM else EXIT_SIGINT
+                    self._reason = f"stopped by {sig}"
+                self._event("signal", sig)
+                hold_targets, mode_since = targets.copy(), now
+                self._set_mode(Mode.STOPPING, f"{sig}: ramp to home, then torque off")
+
+            # -- 4. targets by mode -----------------------------------------------------
+            if self.mode == Mode.STARTUP:
+                s = min(1.0, (now - ramp_start) / cfg.ramp_s)
+                targets = ramp_from + (c.home - ramp_from) * _smooth(s)
+                if s >= 1.0:
+                    if cfg.p_gain is not None:
+                        err = self.io.set_p_gain(cfg.p_gain)
+                        if err:
+                            self._event("note", f"could not restore P gain: {err}")
+                    self._set_mode(Mode.READY, "at home")
+                    mode_since = now
+            elif self.mode == Mode.READY:
+                targets = c.home.copy()
+                if cfg.go or START in tele.events:
+                    policy_t0, last_action, mode_since = now, np.zeros(c.action_dim), now
+                    self._set_mode(Mode.RUNNING, "--go" if cfg.go else "start button")
+            elif policy_mode:
+                if action is not None and finite:
+                    last_action = np.asarray(action, dtype=np.float64)
+                    targets = c.targets_from_offsets(offsets, tele.head, targets)
+                if self.mode == Mode.RUNNING and PAUSE in tele.events:
+                    self._set_mode(Mode.PAUSED, "pause button")
+                elif self.mode == Mode.PAUSED and START in tele.events:
+                    self._set_mode(Mode.RUNNING, "start button")
+                if cfg.duration_s is not None and policy_time >= cfg.duration_s:
+                    hold_targets, mode_since = targets.copy(), now
+                    self._set_mode(Mode.STOPPING, f"--duration {cfg.duration_s:g} s reached")
+            elif self.mode == Mode.HOLD:
+                targets = hold_targets
+                if now - mode_since >= cfg.safety.hold_s:
+                    mode_since = now
+                    self._set_mode(Mode.STOPPING, "hold time over")
+            if self.mode == Mode.STOPPING:
+                s = min(1.0, (now - mode_since) / cfg.stop_ramp_s)
+                targets = hold_targets + (c.home - hold_targets) * _smooth(s)
+                if s >= 1.0:
+                    self._set_mode(Mode.OFF, "stop ramp done")
+
+            # -- 5. write ---------------------------------------------------------------
+            if not np.all(np.isfinite(targets)):  # belt and braces: never send NaN to a servo
+                targets = hold_targets
+            t_w0 = time.perf_counter()
+            write_err = self.io.write_targets(targets)
+            t_w1 = time.perf_counter()
+            if write_err:
+                self._event("servo_write", write_err)
+            for f in inject:
+                if f.kind == "overrun" and policy_t0 is not None and f.at_s <= policy_time < f.at_s + f.duration_s:
+                    time.sleep(c.control_dt_s * 1.5)  # a stalled cycle (GC pause, SD-card hiccup)
+            self._record(start, t_bus, t_imu, t_inf0, t_inf1, t_w0, t_w1, overran, obs, action, targets,
+                         joints, imu, tele, policy_time)
+            if self.mode == Mode.OFF:
+                break
+
+    @staticmethod
+    def _escalates(current: Fault | None, new: Fault) -> bool:
+        """A new fault takes over only if nothing is active or it needs torque off."""
+        if current is None:
+            return True
+        return new.reaction == TORQUE_OFF and current.reaction == HOLD
+
+    def _record(self, start: float, t_bus: float, t_imu: float, t_inf0: float, t_inf1: float, t_w0: float,
+                t_w1: float, overran: bool, obs: np.ndarray, action: Any, targets: np.ndarray, joints: Any,
+                imu: Any, tele: Any, policy_time: float) -> None:
+        end = time.perf_counter()
+        bus = (t_bus - start) + (t_w1 - t_w0)
+        imu_dt = t_imu - t_bus
+        inference = t_inf1 - t_inf0
+        other = (end - start) - bus - imu_dt - inference
+        for name, value in zip(PHASES, (bus, imu_dt, inference, other), strict=True):
+            self._phase[name].append(value)
+        if self.telemetry is None:
+            return
+        nj = self.c.num_joints
+        row = dict(
+            t=start - self._t0, cycle=self.cycle, mode=int(self.mode), overrun=overran, policy_t=policy_time,
+            bus_ms=bus * 1e3, imu_ms=imu_dt * 1e3, inference_ms=inference * 1e3, other_ms=other * 1e3,
+            obs=obs, action=np.full(self.c.action_dim, np.nan) if action is None else np.asarray(action),
+            targets=targets, servo_ok=joints.ok,
+            joint_pos=joints.position if joints.position is not None else np.full(nj, np.nan),
+            joint_vel=joints.velocity if joints.velocity is not None else np.full(nj, np.nan),
+            gyro=imu.gyro if imu is not None else np.full(3, np.nan),
+            gravity=imu.gravity if imu is not None else np.full(3, np.nan),
+            command=tele.command, head=tele.head, gamepad=tele.connected,
+        )
+        if self.probe is not None:
+            row.update(self.probe(self.mode))
+        self.telemetry.record(**row)
+
+    def _result(self, final_state: str, released: list[int], unconfirmed: list[int]) -> RunResult:
+        skip = min(len(self.loop.periods), 5)  # the first periods include start-up transients
+        stats = self.loop.stats(skip=skip)
+        ms = {p: np.asarray(v) * 1e3 for p, v in self._phase.items()}
+        inf = np.asarray(self._inference) * 1e3
+        return RunResult(
+            exit_code=self._exit_code, reason=self._reason, cycles=self.cycle, overruns=self.loop.overruns,
+            period=stats.as_dict(),
+            phase_ms={p: float(v.mean()) if v.size else 0.0 for p, v in ms.items()},
+            phase_ms_p99={p: float(np.percentile(v, 99)) if v.size else 0.0 for p, v in ms.items()},
+            inference_ms={"p50": float(np.percentile(inf, 50)) if inf.size else 0.0,
+                          "p99": float(np.percentile(inf, 99)) if inf.size else 0.0},
+            falls=self._faults.count("fall"), faults=list(self._faults),
+            policy_time_s=float(self._policy_time),
+            final_state=final_state, released=released, unconfirmed=unconfirmed, notes=list(self._notes),
+        )
+
+
+def _smooth(s: float) -> float:
+    """Smoothstep: zero velocity at both ends of a ramp, so no jerk at start or end."""
+    s = min(max(s, 0.0), 1.0)
+    return s * s * (3.0 - 2.0 * s)

@@ -1,0 +1,64 @@
+"""Typed training config (PPO hyperparameters + the env config), strict like the env's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from duck.config import check_range
+from duck.sim.config import EnvConfig
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """stable-baselines3 PPO settings. ``n_envs * n_steps`` samples per update."""
+
+    n_envs: int = 64
+    n_steps: int = 64
+    batch_size: int = 2048
+    n_epochs: int = 5
+    learning_rate: float = 5e-4
+    lr_schedule: str = "constant"  # or "linear"
+    gamma: float = 0.98
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 1.0
+    target_kl: float | None = None
+    log_std_init: float = -1.0
+    policy_layers: tuple[int, ...] = (128, 128, 128)
+    value_layers: tuple[int, ...] = (256, 256)
+    normalize_reward: bool = True
+
+    def validate(self) -> None:
+        check_range("n_envs", self.n_envs, 1, 4096)
+        check_range("n_steps", self.n_steps, 2)
+        check_range("batch_size", self.batch_size, 2)
+        check_range("learning_rate", self.learning_rate, 0.0, 1.0)
+        check_range("gamma", self.gamma, 0.0, 1.0)
+        check_range("gae_lambda", self.gae_lambda, 0.0, 1.0)
+        if self.lr_schedule not in ("constant", "linear"):
+            from duck.config import ConfigError
+
+            raise ConfigError(f"lr_schedule: must be 'constant' or 'linear', got {self.lr_schedule!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A whole training run."""
+
+    total_steps: int = 20_000_000
+    seed: int = 0
+    checkpoint_every_steps: int = 500_000
+    eval_every_steps: int = 1_000_000
+    eval_episodes: int = 8
+    torch_threads: int = 1
+    push_curriculum_steps: int = 4_000_000  # kick magnitude ramps from 0 to the configured range
+    env: EnvConfig = field(default_factory=EnvConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+
+    def validate(self) -> None:
+        check_range("total_steps", self.total_steps, 1)
+        check_range("checkpoint_every_steps", self.checkpoint_every_steps, 1)
+        check_range("eval_every_steps", self.eval_every_steps, 1)
+        check_range("torch_threads", self.torch_threads, 1, 64)

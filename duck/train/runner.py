@@ -1,0 +1,212 @@
+"""``duck train``: PPO (stable-baselines3) on the batched VecEnv, with checkpoints and resume.
+
+A run directory holds:
+  config.yaml          the resolved config (defaults <- YAML <- --set)
+  command.txt, git_commit.txt
+  checkpoints/step_<N>.zip + step_<N>_vecnormalize.pkl   (the latest two are kept)
+  tb/                  TensorBoard logs: every reward term, episode length, fall rate, evals
+  evals.jsonl          periodic evaluation results
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecNormalize
+
+from duck.config import load, to_dict
+from duck.errors import UserError
+from duck.paths import REPO_ROOT
+from duck.sim.config import no_randomization
+from duck.sim.vec_env import DuckVecEnv
+from duck.train.config import TrainConfig
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                             timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def latest_checkpoint(run_dir: Path) -> tuple[Path, Path] | None:
+    ckpts = sorted((run_dir / "checkpoints").glob("step_*.zip"), key=lambda p: int(p.stem.split("_")[1]))
+    for zip_path in reversed(ckpts):
+        norm = zip_path.with_name(zip_path.stem + "_vecnormalize.pkl")
+        if norm.is_file():
+            return zip_path, norm
+    return None
+
+
+def load_run_config(run_dir: Path) -> TrainConfig:
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise UserError(f"{run_dir} is not a training run (no config.yaml)")
+    return load(TrainConfig, path)
+
+
+class TrainingCallback(BaseCallback):
+    """Progress bar, per-term TensorBoard logs, checkpoints and periodic evaluation."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path, total_steps: int):
+        super().__init__()
+        self.cfg, self.run_dir, self.total = cfg, run_dir, total_steps
+        self.terms: dict[str, list[float]] = {}
+        self.falls: list[bool] = []
+        self.lengths: list[int] = []
+        self.bar = None
+        self.t0 = time.time()
+        self.steps0 = 0
+
+    def _on_training_start(self) -> None:
+        from tqdm import tqdm
+
+        self.steps0 = self.num_timesteps
+        self.sim = self.model.get_vec_normalize_env().venv.sim
+        self.next_ckpt = (self.num_timesteps // self.cfg.checkpoint_every_steps + 1) * self.cfg.checkpoint_every_steps
+        self.next_eval = (self.num_timesteps // self.cfg.eval_every_steps + 1) * self.cfg.eval_every_steps
+        self.bar = tqdm(total=self.total, initial=self.num_timesteps, unit="step", unit_scale=True,
+                        dynamic_ncols=True, mininterval=2.0, file=sys.stderr)
+
+    def _on_step(self) -> bool:
+        for info in self.locals["infos"]:
+            if "episode_terms" in info:
+                for k, v in info["episode_terms"].items():
+                    self.terms.setdefault(k, []).append(v)
+                self.falls.append(info["fell"])
+                self.lengths.append(info["episode"]["l"])
+        self.bar.update(self.training_env.num_envs)
+        if self.cfg.push_curriculum_steps > 0:
+            self.sim.push_scale = min(1.0, self.num_timesteps / self.cfg.push_curriculum_steps)
+        if self.num_timesteps >= self.next_ckpt:
+            self.save_checkpoint()
+            self.next_ckpt += self.cfg.checkpoint_every_steps
+        if self.num_timesteps >= self.next_eval:
+            self.evaluate()
+            self.next_eval += self.cfg.eval_every_steps
+        return True
+
+    def _on_rollout_end(self) -> None:
+        for k, v in self.terms.items():
+            self.logger.record(f"reward_terms/{k}", float(np.mean(v)))
+        if self.falls:
+            self.logger.record("rollout/fall_rate", float(np.mean(self.falls)))
+            self.logger.record("rollout/episode_length_steps", float(np.mean(self.lengths)))
+            ep = self.model.ep_info_buffer
+            self.bar.set_postfix(ep_len=f"{np.mean(self.lengths):.0f}", falls=f"{np.mean(self.falls):.2f}",
+                                 ret=f"{np.mean([e['r'] for e in ep]):.0f}" if ep else "-")
+        elapsed = time.time() - self.t0
+        self.logger.record("time/wall_steps_per_s", (self.num_timesteps - self.steps0) / max(elapsed, 1e-9))
+        self.terms, self.falls, self.lengths = {}, [], []
+
+    def _on_training_end(self) -> None:
+        self.save_checkpoint()
+        self.bar.close()
+
+    def save_checkpoint(self) -> None:
+        ckpt_dir = self.run_dir / "checkpoints"
+        ckpt_dir.mkdir(exist_ok=True)
+        stem = ckpt_dir / f"step_{self.num_timesteps}"
+        self.model.save(str(stem) + ".zip")
+        self.model.get_vec_normalize_env().save(str(stem) + "_vecnormalize.pkl")
+        ckpts = sorted(ckpt_dir.glob("step_*.zip"), key=lambda p: int(p.stem.split("_")[1]))
+        for old in ckpts[:-2]:
+            old.unlink(missing_ok=True)
+            old.with_name(old.stem + "_vecnormalize.pkl").unlink(missing_ok=True)
+
+    def evaluate(self) -> None:
+        result = quick_eval(self.model, self.cfg, self.cfg.eval_episodes)
+        result["steps"] = int(self.num_timesteps)
+        result["wall_s"] = round(time.time() - self.t0, 1)
+        for k, v in result.items():
+            self.logger.record(f"eval/{k}", v)
+        with open(self.run_dir / "evals.jsonl", "a") as f:
+            f.write(json.dumps(result) + "\n")
+
+
+def quick_eval(model: PPO, cfg: TrainConfig, episodes: int, seconds: float = 10.0) -> dict[str, float]:
+    """Deterministic policy on fresh envs (training randomization, no pushes): survival and tracking."""
+    env_cfg = replace(cfg.env, dr=replace(cfg.env.dr, push=replace(cfg.env.dr.push, enabled=False)))
+    venv = DuckVecEnv(episodes, env_cfg, seed=10_000 + cfg.seed)
+    norm = model.get_vec_normalize_env()
+    obs = venv.reset()
+    alive = np.ones(episodes, dtype=bool)
+    sq_err, count = 0.0, 0
+    for _ in range(int(seconds * venv.sim.contract.control_rate_hz)):
+        action, _ = model.predict(norm.normalize_obs(obs), deterministic=True)
+        obs, _, dones, infos = venv.step(action)
+        for i in np.flatnonzero(dones):
+            if infos[i].get("fell"):
+                alive[i] = False
+        from duck.transforms import heading_frame, quat_to_yaw
+
+        vel = heading_frame(quat_to_yaw(venv.sim.qpos[:, 3:7]), venv.sim.qvel[:, 0:3])
+        err = np.sum((vel[:, :2] - venv.sim.command[:, :2]) ** 2, axis=-1)
+        sq_err += float(np.sum(err[alive]))
+        count += int(alive.sum())
+    venv.close()
+    return {"survival_rate": float(alive.mean()), "lin_vel_rmse_mps": float(np.sqrt(sq_err / max(count, 1)))}
+
+
+def make_model(cfg: TrainConfig, venv: VecNormalize, run_dir: Path) -> PPO:
+    p = cfg.ppo
+    lr = p.learning_rate if p.lr_schedule == "constant" else (lambda progress: p.learning_rate * progress)
+    return PPO(
+        "MlpPolicy", venv, learning_rate=lr, n_steps=p.n_steps, batch_size=p.batch_size, n_epochs=p.n_epochs,
+        gamma=p.gamma, gae_lambda=p.gae_lambda, clip_range=p.clip_range, ent_coef=p.ent_coef, vf_coef=p.vf_coef,
+        max_grad_norm=p.max_grad_norm, target_kl=p.target_kl, seed=cfg.seed, verbose=0,
+        tensorboard_log=str(run_dir / "tb"), device="cpu",
+        policy_kwargs={"net_arch": {"pi": list(p.policy_layers), "vf": list(p.value_layers)},
+                       "activation_fn": torch.nn.ELU, "log_std_init": p.log_std_init},
+    )
+
+
+def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str] | None = None) -> Path:
+    """Train (or resume) a run in ``run_dir``; returns the final checkpoint path."""
+    torch.set_num_threads(cfg.torch_threads)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = latest_checkpoint(run_dir) if resume else None
+    if resume and checkpoint is None:
+        raise UserError(f"--resume: no checkpoint in {run_dir / 'checkpoints'}")
+    if not resume:
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        (run_dir / "git_commit.txt").write_text(git_commit() + "\n")
+    with open(run_dir / "command.txt", "a") as f:
+        f.write(" ".join(argv or sys.argv) + "\n")
+
+    base = DuckVecEnv(cfg.ppo.n_envs, cfg.env, seed=cfg.seed)
+    if checkpoint is not None:
+        venv = VecNormalize.load(str(checkpoint[1]), base)
+        model = PPO.load(str(checkpoint[0]), env=venv, device="cpu")
+        model.tensorboard_log = str(run_dir / "tb")
+        print(f"resuming {run_dir} from {checkpoint[0].name} at {model.num_timesteps} steps", file=sys.stderr)
+    else:
+        venv = VecNormalize(base, norm_obs=True, norm_reward=cfg.ppo.normalize_reward, clip_obs=10.0,
+                            gamma=cfg.ppo.gamma)
+        model = make_model(cfg, venv, run_dir)
+    remaining = cfg.total_steps - model.num_timesteps
+    if remaining > 0:
+        callback = TrainingCallback(cfg, run_dir, cfg.total_steps)
+        model.learn(remaining, callback=callback, reset_num_timesteps=checkpoint is None, tb_log_name="ppo")
+    venv.close()
+    final = latest_checkpoint(run_dir)
+    return final[0] if final else run_dir
+
+
+def deterministic_env_config(cfg: TrainConfig):
+    """The env config with all randomization off (for exports' recorded-observation parity)."""
+    return no_randomization(cfg.env)
