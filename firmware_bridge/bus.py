@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import time
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -57,19 +58,34 @@ class _PortHandler(sdk.PortHandler):
         self.latency_ms = latency_ms
         self.slack_ms = slack_ms
         self._expected_bytes: int | None = None
+        self._extra_ms = 0.0
 
-    def expect(self, n_bytes: int) -> None:
-        """Bytes on the wire (instruction + replies) of the next transaction."""
+    def expect(self, n_bytes: int, extra_ms: float = 0.0) -> None:
+        """Bytes on the wire (instruction + replies) of the next transaction, and how
+        long the wire is still busy with earlier bytes (a Sync Write just queued)."""
         self._expected_bytes = n_bytes
+        self._extra_ms = extra_ms
 
     def timeout_ms(self, n_bytes: int) -> float:
         return self.tx_time_per_byte * n_bytes + 2.0 * self.latency_ms + self.slack_ms
 
+    def readPort(self, length):  # noqa: N802 (SDK name)
+        # The SDK polls a timeout=0 port in a busy loop, burning a whole core while
+        # it waits for a reply (a Pi Zero has four, shared with the policy). Block
+        # in select() instead, until bytes arrive or the packet deadline passes.
+        data = self.ser.read(length)
+        if not data and self.packet_timeout > 0:
+            remaining_ms = self.packet_timeout - self.getTimeSinceStart()
+            if remaining_ms > 0:
+                select.select([self.ser.fileno()], [], [], min(remaining_ms, 5.0) / 1000.0)
+                data = self.ser.read(length)
+        return data
+
     def setPacketTimeout(self, packet_length):  # noqa: N802 (SDK name)
         n = self._expected_bytes if self._expected_bytes is not None else packet_length
-        self._expected_bytes = None
+        extra, self._expected_bytes, self._extra_ms = self._extra_ms, None, 0.0
         self.packet_start_time = self.getCurrentTime()
-        self.packet_timeout = self.timeout_ms(n)
+        self.packet_timeout = self.timeout_ms(n) + extra
 
 
 class DynamixelBus:
@@ -111,10 +127,12 @@ class DynamixelBus:
         self._slack_ms = slack_ms
         self.use_fast_sync_read = fast_sync_read
         self._fast_strikes = 0
+        self._fast_ever_worked = False
         self._port: _PortHandler | None = None
         self._ph = None
         self._last_state: BusState | None = None
         self._failures = 0
+        self._wire_free_at = 0.0  # perf_counter time when our last written bytes leave the wire
         self.latency_warning: str | None = None
 
     # ---- lifecycle ------------------------------------------------------------------
@@ -199,6 +217,9 @@ class DynamixelBus:
         result = self._sync_write.txPacket()
         if result != sdk.COMM_SUCCESS:
             raise BusError(f"sync write failed: {self._ph.getTxRxResult(result)}")
+        # write() returns once the bytes are queued; they take this long on the wire,
+        # and the next read's replies come after them.
+        self._wire_free_at = time.perf_counter() + self.write_wire_bytes() * 10.0 / self.baud
 
     def read_state(self) -> BusState:
         """Position, velocity and current of every servo.
@@ -219,9 +240,10 @@ class DynamixelBus:
                 last_exc = exc
                 continue
             if fast:
-                self._fast_strikes = 0
-            elif attempt > 0 and self.use_fast_sync_read:
-                # Fast failed, plain worked: after 3 such cycles stop trying fast (old firmware).
+                self._fast_ever_worked = True
+            elif attempt > 0 and self.use_fast_sync_read and not self._fast_ever_worked:
+                # Fast never worked but plain does: firmware older than v46. After 3
+                # such cycles stop trying. (Once fast has worked, a failure is the wire.)
                 self._fast_strikes += 1
                 if self._fast_strikes >= 3:
                     log.warning("Fast Sync Read keeps failing where Sync Read works; using Sync Read")
@@ -243,7 +265,7 @@ class DynamixelBus:
     def _read_block(self, fast: bool) -> dict[int, tuple[int, bytes]]:
         """One attempt: id -> (error byte, STATE_BLOCK bytes). Raises typed errors."""
         port, ph, n = self.port, self._ph, len(self.ids)
-        port.expect(self.read_wire_bytes(fast))
+        port.expect(self.read_wire_bytes(fast), max(0.0, self._wire_free_at - time.perf_counter()) * 1e3)
         if fast:
             result = self._sync_read.fastSyncReadTxPacket()
             if result != sdk.COMM_SUCCESS:

@@ -283,10 +283,11 @@ class SoftwareServo:
         return end
 
     def _write_at(self, deadline: float, packet: bytes) -> None:
-        # Sleep most of the way, then spin: time.sleep overshoots by ~0.1 ms.
+        # Sleep most of the way, then spin the last 0.3 ms: time.sleep overshoots
+        # by ~0.1 ms, and a longer spin would steal a core from the client.
         remaining = deadline - time.perf_counter()
-        if remaining > 0.0015:
-            time.sleep(remaining - 0.001)
+        if remaining > 0.0005:
+            time.sleep(remaining - 0.0003)
         while time.perf_counter() < deadline:
             pass
         self.stats["replies"] += 1

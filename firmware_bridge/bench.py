@@ -1,0 +1,90 @@
+"""``duck bench bus``: one control cycle (Sync Write + state read of N servos) vs. wire time.
+
+The software servo runs in its own process (``python -m firmware_bridge.emulator``)
+so the client's measurement includes only what a real bus would cost: the
+bytes on the wire at that baud (simulated by the emulator) plus our own
+software overhead. The lower bound is the wire time of every byte of the
+cycle: the Sync Write, the read instruction and all replies.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from firmware_bridge.bus import DynamixelBus
+from firmware_bridge.spec import ServoSpec
+
+DEFAULT_BAUDS = (1_000_000, 2_000_000, 3_000_000, 4_000_000)
+
+
+@dataclass(frozen=True)
+class BusBenchRow:
+    baud: int
+    cycle_ms: float  # median of the measured cycles
+    p95_ms: float
+    wire_bound_ms: float
+    ratio: float
+    fast_sync_read: bool
+    stale_reads: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def start_emulator(servos: Sequence[ServoSpec], baud: int) -> tuple[subprocess.Popen, str]:
+    cmd = [sys.executable, "-m", "firmware_bridge.emulator", "--baud", str(baud)]
+    for s in servos:
+        cmd += ["--servo", f"{s.servo_id}={s.model}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    path = proc.stdout.readline().strip()
+    if not path:
+        proc.kill()
+        raise RuntimeError("software servo did not start")
+    return proc, path
+
+
+def bench_baud(servos: Sequence[ServoSpec], baud: int, cycles: int = 300, fast: bool = True) -> BusBenchRow:
+    proc, path = start_emulator(servos, baud)
+    try:
+        with DynamixelBus(path, baud, servos, fast_sync_read=fast) as bus:
+            bus.ping_all()
+            goal = np.zeros(len(servos))
+            with bus.torque_enabled():
+                times, stale = [], 0
+                for k in range(cycles + 20):
+                    t0 = time.perf_counter()
+                    bus.write_goal_positions(goal)
+                    state = bus.read_state()
+                    dt = time.perf_counter() - t0
+                    stale += state.stale
+                    if k >= 20:  # warm-up cycles excluded
+                        times.append(dt)
+                    time.sleep(0.001)  # idle gap, like a 50 Hz loop's sleep
+            wire = (bus.write_wire_bytes() + bus.read_wire_bytes(bus.use_fast_sync_read)) * 10.0 / baud
+            used_fast = bus.use_fast_sync_read
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+    cycle = statistics.median(times)
+    return BusBenchRow(baud, cycle * 1e3, float(np.percentile(times, 95)) * 1e3, wire * 1e3, cycle / wire,
+                       used_fast, stale)
+
+
+def run(servos: Sequence[ServoSpec], bauds: Sequence[int] = DEFAULT_BAUDS, cycles: int = 300,
+        fast: bool = True) -> list[BusBenchRow]:
+    return [bench_baud(servos, b, cycles, fast) for b in bauds]
+
+
+def format_table(rows: Sequence[BusBenchRow]) -> str:
+    lines = [f"{'baud':>9} {'cycle_ms':>9} {'p95_ms':>8} {'wire_bound_ms':>14} {'ratio':>6} {'read':>10}"]
+    for r in rows:
+        lines.append(f"{r.baud:>9} {r.cycle_ms:>9.3f} {r.p95_ms:>8.3f} {r.wire_bound_ms:>14.3f} {r.ratio:>6.2f} "
+                     f"{'fast sync' if r.fast_sync_read else 'sync':>10}")
+    return "\n".join(lines)

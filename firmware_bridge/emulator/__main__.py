@@ -1,0 +1,47 @@
+"""``python -m firmware_bridge.emulator --servo 10=XC330-M288-T ... [--baud B] [--fault F]``
+
+Serves the given servos on a new pty with the ideal backend, prints the pty
+path as the first line of stdout, and runs until SIGINT/SIGTERM. The
+benchmark runs the software servo this way, in its own process, so its
+timing is not disturbed by the client's interpreter lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from firmware_bridge.emulator import Fault, IdealBackend, SoftwareServo
+from firmware_bridge.spec import ServoSpec
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m firmware_bridge.emulator")
+    parser.add_argument("--servo", action="append", required=True, metavar="ID=MODEL")
+    parser.add_argument("--baud", type=int, default=1_000_000)
+    parser.add_argument("--return-delay", type=int, default=0, help="Return Delay Time register (2 us units)")
+    parser.add_argument("--fault", action="append", default=[])
+    args = parser.parse_args(argv)
+    try:
+        servos = [ServoSpec(int(s.split("=")[0]), s.split("=")[1]) for s in args.servo]
+        faults = [Fault.parse(f) for f in args.fault]
+    except (ValueError, IndexError) as exc:
+        parser.error(str(exc))
+    emu = SoftwareServo(servos, IdealBackend(), baud=args.baud, return_delay=args.return_delay)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    print(emu.start(), flush=True)
+    for f in faults:
+        emu.inject(f)
+    try:
+        done.wait()
+    finally:
+        emu.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
