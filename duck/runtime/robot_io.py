@@ -44,7 +44,7 @@ def make_bus(port: str, baud: int, calibration: Mapping[int, Any] | None = None,
 class RobotIO:
     """Bus + IMU, opened and checked together."""
 
-    def __init__(self, bus: Any, imu: Imu, contract: RobotContract = CONTRACT) -> None:
+    def __init__(self, bus: Any, imu: Imu | None, contract: RobotContract = CONTRACT) -> None:
         self.bus = bus
         self.imu = imu
         self.contract = contract

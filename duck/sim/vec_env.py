@@ -88,7 +88,8 @@ class DuckVecEnv(VecEnv):
 
     # SB3 plumbing: there are no wrapped sub-envs, attributes live on the sim.
     def get_attr(self, attr_name: str, indices=None) -> list[Any]:
-        return [getattr(self.sim, attr_name)] * len(self._indices(indices))
+        value = None if attr_name == "render_mode" else getattr(self.sim, attr_name)
+        return [value] * len(self._indices(indices))
 
     def set_attr(self, attr_name: str, value: Any, indices=None) -> None:
         setattr(self.sim, attr_name, value)

@@ -1,0 +1,32 @@
+"""``duck bench {bus,sim}``: benchmarks. Each benchmark's body lives in its own module
+(``duck.bench_bus``, ``duck.sim.bench``) imported only when it runs."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="benchmarks: servo bus cycle time, simulator throughput")
+    bs = p.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
+
+    q = bs.add_parser("bus", help="control-cycle time at 1-4 Mbps vs. the wire-time lower bound")
+    q.add_argument("--json", metavar="FILE", help="write one row per baud: baud, cycle_ms, wire_bound_ms, ratio")
+    q.add_argument("--cycles", type=int, default=300, help="measured cycles per baud")
+    q.add_argument("--bauds", type=int, nargs="+", default=[1_000_000, 2_000_000, 3_000_000, 4_000_000])
+    q.add_argument("--no-fast", action="store_true", help="plain Sync Read instead of Fast Sync Read")
+    q.set_defaults(func=_run("duck.bench_bus"))
+
+    q = bs.add_parser("sim", help="simulator throughput")
+    q.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    q.add_argument("--envs", type=int, default=64)
+    q.add_argument("--seconds", type=float, default=5.0)
+    q.set_defaults(func=_run("duck.sim.bench"))
+
+
+def _run(module: str):
+    def handler(args) -> int:
+        return importlib.import_module(module).main(args)
+
+    return handler

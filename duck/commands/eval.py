@@ -1,0 +1,71 @@
+"""``duck eval``: run an ONNX policy through the fixed, seeded evaluation suite."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval", help="evaluate an ONNX policy in MuJoCo",
+        description="Run the ONNX policy (onnxruntime, not torch) in MuJoCo over the seeded suite: fixed "
+                    "commands, random command tracking, push recovery, stand still, sim-to-sim (4x finer "
+                    "timestep and randomized dynamics) and gait quality. Prints the walk bar.")
+    p.add_argument("--policy", type=Path, required=True, help="ONNX policy file (from duck export)")
+    p.add_argument("--json", type=Path, default=None, help="write all metrics to this JSON file")
+    p.add_argument("--plots", type=Path, default=None, help="write PNG plots and report.md into this folder")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override the env config (e.g. --set physics_dt_s=0.002) or the suite size "
+                        "(e.g. --set suite.tracking_episodes=4); repeatable")
+    p.add_argument("--quick", action="store_true", help="a small suite (few episodes) for smoke tests")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from duck.config import ConfigError, load, parse_override
+    from duck.errors import UserError
+
+    env_overrides, suite_overrides = [], []
+    for text in args.overrides:
+        path, _ = parse_override(text)
+        (suite_overrides if path[0] == "suite" else env_overrides).append(text.split(".", 1)[1]
+                                                                          if path[0] == "suite" else text)
+    from duck.runtime.policy import load_policy
+
+    policy = load_policy(args.policy)
+    from duck.evaluation import plots as plot_mod
+    from duck.evaluation.report import markdown, walk_bar
+    from duck.evaluation.suite import SuiteSettings, run_suite
+    from duck.sim.config import EnvConfig
+
+    env_cfg = load(EnvConfig, None, env_overrides)
+    base_suite = ["tracking_episodes=4", "push_episodes=4", "tracking_seconds=10.0"] if args.quick else []
+    try:
+        suite = load(SuiteSettings, None, base_suite + suite_overrides)
+    except ConfigError as exc:
+        raise UserError(f"suite.{exc}") from None
+    from tqdm import tqdm
+
+    bar = tqdm(total=5, desc="eval", unit="section", leave=False)
+
+    def progress(name: str) -> None:
+        bar.set_description(name)
+        bar.update(0 if bar.n == 0 and name == "fixed commands" else 1)
+
+    metrics, traces = run_suite(policy, env_cfg, suite, progress)
+    bar.update(1)
+    bar.close()
+    for name, value, bar_text, ok in walk_bar(metrics):
+        print(f"{'PASS' if ok else 'fail'}  {name:48s} {value:8.3f}   (bar {bar_text})")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(metrics, indent=2))
+        print(f"wrote {args.json}")
+    if args.plots:
+        paths = plot_mod.write_all(metrics, traces, args.plots)
+        (args.plots / "report.md").write_text(markdown(metrics, paths, args.plots))
+        print(f"wrote {len(paths)} plots and report.md to {args.plots}")
+    return 0

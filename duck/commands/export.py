@@ -1,0 +1,42 @@
+"""``duck export``: turn a training run into one ONNX policy file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export", help="export a trained run to ONNX",
+        description="Export a run's latest (or a given) checkpoint to one ONNX file holding observation "
+                    "normalisation, the policy mean and the action clip/scale, with the contract in its "
+                    "metadata. Then checks ONNX against the torch path (max abs error <= 1e-5).")
+    p.add_argument("run_dir", type=Path, help="training run directory (from duck train)")
+    p.add_argument("--out", type=Path, default=None, help="output .onnx path (default: RUN_DIR/policy.onnx)")
+    p.add_argument("--checkpoint", type=Path, default=None, help="a specific checkpoint .zip (default: latest)")
+    p.add_argument("--skip-parity", action="store_true", help="do not run the ONNX/torch parity check")
+    p.set_defaults(func=run)
+
+
+PARITY_TOLERANCE = 1e-5
+
+
+def run(args: argparse.Namespace) -> int:
+    from duck.errors import UserError
+
+    if not args.run_dir.is_dir():
+        raise UserError(f"run directory not found: {args.run_dir}")
+    from duck.train.export import export, load_run, parity_check
+
+    loaded = load_run(args.run_dir, args.checkpoint)
+    out = export(loaded, args.out or args.run_dir / "policy.onnx")
+    print(f"wrote {out} ({loaded.steps} steps, from {loaded.checkpoint.name})")
+    if not args.skip_parity:
+        result = parity_check(loaded, out)
+        ok = result["max_abs_error"] <= PARITY_TOLERANCE
+        print(f"parity: max |onnx - torch| = {result['max_abs_error']:.2e} over {result['observations']} "
+              f"observations ({'ok' if ok else 'FAILED'}, bound {PARITY_TOLERANCE:g})")
+        if not ok:
+            return 1
+    return 0

@@ -1,0 +1,223 @@
+"""``duck run``: run a policy on the robot (or on the simulated robot with ``--sim``).
+
+Module-level imports are stdlib only; the runtime is imported inside the handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+DEFAULT_BAUD = 2_000_000  # XC330 is reliable at 2 Mbps (FACTS.md); set with `duck servo setup`
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("run", help="run a policy on the robot (or in sim-in-the-loop with --sim)",
+                       description="Run an ONNX policy at the contract's control rate with gamepad teleop, "
+                                   "safety monitoring and crash-safe telemetry.")
+    p.add_argument("--policy", type=Path, help="exported policy (.onnx)")
+    p.add_argument("--port", help="servo bus serial port (default: auto-detect the U2D2 by USB id)")
+    p.add_argument("--baud", type=int, default=DEFAULT_BAUD, help=f"bus baud rate (default {DEFAULT_BAUD})")
+    p.add_argument("--calibration", type=Path, help="servo calibration JSON from `duck servo calibrate`")
+    p.add_argument("--imu-config", type=Path, help="IMU config (YAML/JSON): interface, address, mount remap")
+    p.add_argument("--log", type=Path, help="telemetry log (.npz), flushed every second")
+    p.add_argument("--sim", action="store_true", help="sim-in-the-loop: software servo + MuJoCo on a pty")
+    p.add_argument("--sim-backend", choices=("mujoco", "ideal"), default="mujoco", help=argparse.SUPPRESS)
+    p.add_argument("--duration", type=float, help="stop after this many seconds of policy control")
+    p.add_argument("--command", help="fixed velocity command vx,vy,yaw (m/s, m/s, rad/s) instead of teleop")
+    p.add_argument("--teleop", choices=("auto", "gamepad", "keyboard", "none"), default="auto",
+                   help="command source when --command is not given (default: gamepad if found, else keyboard)")
+    p.add_argument("--go", action="store_true", help="hand over to the policy at once (no start button)")
+    p.add_argument("--json", type=Path, help="write a run summary (distance, falls, timing) as JSON")
+    p.add_argument("--fault", action="append", default=[], metavar="NAME[@T][:SERVO]",
+                   help="with --sim: inject a fault T s after hand-over (servo_timeout, crc, overload, "
+                        "servo_missing, imu_stale, nan, overrun, estop, gamepad_unplug)")
+    p.add_argument("--rt-priority", type=int, help="SCHED_FIFO priority for the loop (needs CAP_SYS_NICE)")
+    p.add_argument("--cpu", type=int, help="pin the loop to this CPU")
+    p.add_argument("--p-gain", type=int, help="Position P gain after the start-up ramp (default: keep the servos')")
+    p.add_argument("--release", action="store_true",
+                   help="only turn torque off on every servo and exit (for systemd ExecStopPost)")
+    p.set_defaults(func=run)
+
+
+def _parse_command(text: str | None, ranges: Any) -> Any:
+    import numpy as np
+
+    from duck.errors import UserError
+
+    if text is None:
+        return None
+    try:
+        values = np.array([float(v) for v in text.split(",")])
+    except ValueError:
+        raise UserError(f"--command {text!r}: expected three numbers vx,vy,yaw") from None
+    if values.shape != (3,):
+        raise UserError(f"--command {text!r}: expected three numbers vx,vy,yaw")
+    low, high = ranges.as_arrays()
+    if np.any(values < low - 1e-9) or np.any(values > high + 1e-9):
+        raise UserError(f"--command {text!r} is outside the policy's command ranges "
+                        f"vx {low[0]}..{high[0]}, vy {low[1]}..{high[1]}, yaw {low[2]}..{high[2]}")
+    return values
+
+
+def _load_calibration(path: Path | None) -> dict[int, Any] | None:
+    """Joint-name-keyed calibration file -> servo-id-keyed mapping for the bus."""
+    if path is None:
+        return None
+    from duck.calibration import load_calibration
+    from duck.contract import CONTRACT
+
+    by_joint = load_calibration(path)
+    ids = {j.name: j.servo_id for j in CONTRACT.joints}
+    return {ids[name]: cal for name, cal in by_joint.items()}
+
+
+def _release(args: argparse.Namespace) -> int:
+    """Torque off on every servo: the systemd ExecStopPost backstop after a crash or SIGKILL."""
+    from duck.errors import UserError
+    from duck.runtime.port import find_u2d2
+    from duck.runtime.robot_io import RobotIO, make_bus
+    from firmware_bridge import PortOpenError
+
+    port = args.port or find_u2d2()
+    io = RobotIO(make_bus(port, args.baud, _load_calibration(args.calibration)), imu=None)
+    try:
+        io.bus.open()
+    except PortOpenError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        off, unconfirmed = io.release()
+    finally:
+        io.bus.close()
+    print(f"torque off on servos {off}" + (f"; not confirmed: {unconfirmed}" if unconfirmed else ""))
+    return 0 if not unconfirmed else 4
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from duck.contract import CONTRACT, RobotContract
+    from duck.errors import UserError
+    from duck.runtime.imu import load_imu_config, open_imu
+    from duck.runtime.policy import META_CONTRACT_JSON, load_policy
+    from duck.runtime.runner import RunConfig, Runner
+    from duck.runtime.telemetry import Telemetry
+
+    if args.release:
+        return _release(args)
+    if args.policy is None:
+        raise UserError("--policy is required (an exported .onnx)")
+    # Validate every user input before touching hardware, so mistakes cost nothing.
+    policy = load_policy(args.policy)
+    policy_contract = RobotContract.from_json(policy.metadata[META_CONTRACT_JSON])
+    command = _parse_command(args.command, policy_contract.commands)
+    calibration = _load_calibration(args.calibration)
+    imu_config = load_imu_config(args.imu_config)
+    if args.fault and not args.sim:
+        raise UserError("--fault injects faults into the simulated robot; it needs --sim")
+    if command is not None and not (args.go or args.sim):
+        raise UserError("--command gives no start button; add --go to hand over to the policy after the ramp")
+    if args.duration is not None and args.duration <= 0:
+        raise UserError(f"--duration must be positive, got {args.duration}")
+
+    sim = None
+    probe = None
+    if args.sim:
+        from duck.sim.in_the_loop import FaultSpec, SimInTheLoop
+
+        faults = [FaultSpec.parse(f) for f in args.fault]
+        sim = SimInTheLoop(faults, backend=args.sim_backend, baud=args.baud)
+        port = sim.start()
+        imu: Any = sim.imu
+        teleop = sim.teleop(command if command is not None else np.zeros(3))
+        probe = sim.probe
+    else:
+        from duck.runtime.port import find_u2d2
+
+        port = args.port or find_u2d2()
+        imu = open_imu(imu_config)
+        teleop = _make_teleop(args.teleop, command, policy_contract)
+
+    from duck.runtime.robot_io import RobotIO, make_bus
+
+    telemetry = None
+    try:
+        bus = make_bus(port, args.baud, calibration)
+        io = RobotIO(bus, imu)
+        if args.log is not None:
+            meta = {"policy": str(args.policy), "contract_fingerprint": CONTRACT.fingerprint,
+                    "joint_names": list(CONTRACT.joint_names), "action_joints": list(CONTRACT.action_joints),
+                    "obs_terms": {t.name: [CONTRACT.term_slice(t.name).start, t.size] for t in CONTRACT.obs_terms},
+                    "control_rate_hz": CONTRACT.control_rate_hz, "sim": bool(args.sim), "port": port,
+                    "baud": args.baud, "faults": list(args.fault), "argv": sys.argv[1:]}
+            telemetry = Telemetry(args.log, meta)
+        config = RunConfig(duration_s=args.duration, go=args.go or args.sim,  # the sim has no operator to press start
+                           p_gain=args.p_gain, rt_priority=args.rt_priority, cpu=args.cpu,
+                           runtime_faults=sim.runtime_faults() if sim is not None else [])
+        runner = Runner(io, policy, teleop, config, telemetry=telemetry, probe=probe)
+        result = runner.run()
+    finally:
+        if telemetry is not None:
+            telemetry.close()
+        torque = sim.torque_states() if sim is not None else None
+        if sim is not None:
+            sim.stop()
+
+    summary = _summary(result, sim, torque)
+    print(_one_line_summary(summary))
+    if args.json is not None:
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    return result.exit_code
+
+
+def _make_teleop(kind: str, command: Any, contract: Any) -> Any:
+    from duck.errors import UserError
+    from duck.runtime.teleop import FixedTeleop, GamepadState, GamepadTeleop, KeyboardTeleop, find_gamepad
+
+    if command is not None:
+        return FixedTeleop(command)
+    if kind in ("auto", "gamepad"):
+        state = GamepadState(contract.commands, contract.head_command_range_rad)
+        if kind == "gamepad" or find_gamepad() is not None:
+            return GamepadTeleop(state)
+    if kind in ("auto", "keyboard"):
+        if not sys.stdin.isatty():
+            raise UserError("no gamepad found and stdin is not a terminal; pass --command or plug in a pad")
+        print("keyboard teleop: " + __import__("duck.runtime.teleop", fromlist=["KEY_HELP"]).KEY_HELP)
+        return KeyboardTeleop(contract.commands)
+    import numpy as np
+
+    return FixedTeleop(np.zeros(3))
+
+
+def _summary(result: Any, sim: Any, torque: dict[int, bool] | None) -> dict[str, Any]:
+    return {
+        "exit_code": result.exit_code,
+        "reason": result.reason,
+        "distance_m": sim.distance_m() if sim is not None else None,
+        "falls": result.falls,
+        "overruns": result.overruns,
+        "period_p99_error_ms": result.period["p99_error_ms"],
+        "period": result.period,
+        "phase_ms": result.phase_ms,
+        "phase_ms_p99": result.phase_ms_p99,
+        "inference_ms": result.inference_ms,
+        "cycles": result.cycles,
+        "policy_time_s": result.policy_time_s,
+        "faults": result.faults,
+        "injected": list(sim.injected) if sim is not None else [],
+        "final_state": result.final_state,
+        "torque_off_confirmed": result.released,
+        "torque_off_unconfirmed": result.unconfirmed,
+        "sim_torque_on_after": sorted(i for i, on in torque.items() if on) if torque is not None else None,
+        "notes": result.notes,
+    }
+
+
+def _one_line_summary(s: dict[str, Any]) -> str:
+    dist = f"distance {s['distance_m']:.2f} m, " if s["distance_m"] is not None else ""
+    return (f"duck run: {s['reason']} (exit {s['exit_code']}); {dist}{s['cycles']} cycles, "
+            f"{s['overruns']} overruns, p99 |period-20ms| {s['period_p99_error_ms']:.2f} ms, final {s['final_state']}")

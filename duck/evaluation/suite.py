@@ -1,0 +1,220 @@
+"""The fixed, seeded evaluation suite behind ``duck eval``.
+
+Sections (top-level JSON keys): ``fixed``, ``tracking``, ``push``, ``stand``,
+``gait`` and ``sim2sim``. Metric names carry their unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from duck.runtime.policy import Policy
+from duck.sim.batch import BatchSim
+from duck.sim.config import EnvConfig
+from duck.evaluation.episodes import Trace, eval_config, run_episodes
+
+FIXED_COMMANDS = {
+    "forward": (0.15, 0.0, 0.0),
+    "backward": (-0.10, 0.0, 0.0),
+    "left": (0.0, 0.10, 0.0),
+    "right": (0.0, -0.10, 0.0),
+    "turn_left": (0.0, 0.0, 0.5),
+    "turn_right": (0.0, 0.0, -0.5),
+}
+KICKS_MPS = (0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+@dataclass(frozen=True)
+class SuiteSettings:
+    """Sizes of the suite; the defaults are the documented suite, tests shrink them."""
+
+    fixed_seconds: float = 10.0
+    settle_seconds: float = 2.0  # metrics over the last (fixed_seconds - settle_seconds)
+    tracking_episodes: int = 20
+    tracking_seconds: float = 20.0
+    resample_seconds: float = 5.0
+    transient_seconds: float = 1.0  # excluded from RMSE after each command change
+    push_episodes: int = 20
+    push_walk_mps: float = 0.1
+    push_at_seconds: float = 3.0
+    push_seconds: float = 8.0
+    seed: int = 1234
+
+
+def _hold(command) -> callable:
+    cmd = np.asarray(command, dtype=np.float64)
+    return lambda t, sim: np.tile(cmd, (sim.n, 1)) if t == 0 else None
+
+
+def fixed_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings, randomize: bool = False,
+                  physics_dt_s: float | None = None) -> tuple[dict, dict[str, Trace]]:
+    out, traces = {}, {}
+    ecfg = eval_config(cfg, s.fixed_seconds, randomize, physics_dt_s)
+    names = list(FIXED_COMMANDS)
+    commands = np.array([FIXED_COMMANDS[k] for k in names])
+    trace = run_episodes(policy, ecfg, len(names), s.fixed_seconds, s.seed,
+                         lambda t, sim: commands if t == 0 else None)
+    k0 = int(s.settle_seconds / trace.dt)
+    for i, name in enumerate(names):
+        cmd = commands[i]
+        achieved = trace.vel_heading[k0:, i].mean(axis=0)
+        axis = int(np.argmax(np.abs(cmd)))
+        disp = trace.base_pos[-1, i, :2] - trace.base_pos[0, i, :2]
+        yaw0 = trace.yaw[0, i]
+        along = disp[0] * np.cos(yaw0) + disp[1] * np.sin(yaw0)
+        lateral = -disp[0] * np.sin(yaw0) + disp[1] * np.cos(yaw0)
+        yaw_drift = float(np.unwrap(trace.yaw[:, i])[-1] - yaw0)
+        out[name] = {
+            "command": [float(c) for c in cmd],
+            "achieved_vx_mps": float(achieved[0]),
+            "achieved_vy_mps": float(achieved[1]),
+            "achieved_yaw_rate_rad_s": float(achieved[2]),
+            "achieved_over_commanded": float(achieved[axis] / cmd[axis]),
+            "forward_distance_m": float(along),
+            "lateral_drift_m": float(lateral),
+            "yaw_drift_rad": yaw_drift,
+            "fell": bool(trace.fell[i]),
+        }
+        traces[name] = _select(trace, i)
+    return out, traces
+
+
+def stand_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings, n: int = 4) -> dict:
+    trace = run_episodes(policy, eval_config(cfg, s.fixed_seconds, False), n, s.fixed_seconds, s.seed + 7,
+                         _hold((0.0, 0.0, 0.0)))
+    drift = np.linalg.norm(trace.base_pos[-1, :, :2] - trace.base_pos[0, :, :2], axis=-1)
+    yaw = np.abs(np.unwrap(trace.yaw, axis=0)[-1] - trace.yaw[0])
+    return {"episodes": n, "seconds": s.fixed_seconds, "base_drift_m": float(drift.max()),
+            "mean_base_drift_m": float(drift.mean()), "yaw_drift_rad": float(yaw.max()),
+            "falls": int(trace.fell.sum())}
+
+
+def tracking_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings, randomize: bool = False,
+                     physics_dt_s: float | None = None) -> tuple[dict, Trace]:
+    ecfg = eval_config(cfg, s.tracking_seconds, randomize, physics_dt_s)
+    every = int(round(s.resample_seconds / 0.02))
+    rng = np.random.default_rng(s.seed + 1)
+    n_segments = int(np.ceil(s.tracking_seconds / s.resample_seconds))
+    from duck.contract import CONTRACT
+
+    low, high = CONTRACT.commands.as_arrays()
+    schedule = rng.uniform(low, high, size=(n_segments, s.tracking_episodes, 3))
+    trace = run_episodes(policy, ecfg, s.tracking_episodes, s.tracking_seconds, s.seed + 2,
+                         lambda t, sim: schedule[t // every] if t % every == 0 else None)
+    steps = np.arange(trace.alive.shape[0])
+    settled = (steps % every) >= int(s.transient_seconds / trace.dt)
+    mask = trace.alive & settled[:, None]
+    lin_err = np.sum((trace.vel_heading[..., :2] - trace.command[..., :2]) ** 2, axis=-1)
+    yaw_err = (trace.vel_heading[..., 2] - trace.command[..., 2]) ** 2
+    return {
+        "episodes": s.tracking_episodes,
+        "seconds": s.tracking_seconds,
+        "survival_rate": float(1.0 - trace.fell.mean()),
+        "lin_vel_rmse_mps": float(np.sqrt(lin_err[mask].mean())) if mask.any() else float("nan"),
+        "yaw_rate_rmse_rad_s": float(np.sqrt(yaw_err[mask].mean())) if mask.any() else float("nan"),
+        "rmse_excludes_seconds_after_command_change": s.transient_seconds,
+    }, trace
+
+
+def push_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings, randomize: bool = False,
+                 physics_dt_s: float | None = None) -> dict:
+    ecfg = eval_config(cfg, s.push_seconds, randomize, physics_dt_s)
+    survival, impulse = {}, {}
+    kick_step = int(s.push_at_seconds / 0.02)
+    mass = None
+    for j, kick in enumerate(KICKS_MPS):
+        angles = np.random.default_rng(s.seed + 100 + j).uniform(0, 2 * np.pi, s.push_episodes)
+        direction = np.stack([np.cos(angles), np.sin(angles)], axis=-1)
+
+        def kick_fn(t: int, sim: BatchSim, kick=kick, direction=direction) -> None:
+            if t == kick_step:
+                sim.kick(sim.all, kick * direction)
+
+        trace = run_episodes(policy, ecfg, s.push_episodes, s.push_seconds, s.seed + 200 + j,
+                             _hold((s.push_walk_mps, 0.0, 0.0)), kick_fn)
+        mass = trace.mass_kg
+        survival[f"{kick:.1f}"] = float(1.0 - trace.fell.mean())
+        impulse[f"{kick:.1f}"] = round(float(kick * trace.mass_kg), 4)
+    return {"episodes_per_kick": s.push_episodes, "walk_command_mps": s.push_walk_mps,
+            "survival_rate_by_kick_mps": survival, "impulse_ns_by_kick_mps": impulse, "robot_mass_kg": mass}
+
+
+def gait_section(trace: Trace) -> dict:
+    """Swing clearance, slip, power and cost of transport from walking traces (alive steps only)."""
+    clearances = []
+    for i in range(trace.alive.shape[1]):
+        for foot in range(2):
+            swing = ~trace.contact[:, i, foot] & trace.alive[:, i]
+            height = trace.foot_height[:, i, foot]
+            start = None
+            for t, flag in enumerate(np.append(swing, False)):
+                if flag and start is None:
+                    start = t
+                elif not flag and start is not None:
+                    if t - start >= 2:  # ignore single-step contact flicker
+                        clearances.append(height[start:t].max())
+                    start = None
+    alive = trace.alive
+    slip = trace.foot_speed_xy[trace.contact & alive[..., None]]
+    power = np.sum(np.abs(trace.torque * trace.joint_vel), axis=-1)[alive]
+    speed = np.linalg.norm(trace.vel_heading[..., :2], axis=-1)[alive]
+    mean_power = float(power.mean()) if power.size else float("nan")
+    mean_speed = float(speed.mean()) if speed.size else float("nan")
+    return {
+        "swing_clearance_m": float(np.mean(clearances)) if clearances else 0.0,
+        "swing_count": len(clearances),
+        "stance_foot_slip_mps": float(slip.mean()) if slip.size else 0.0,
+        "mechanical_power_w": mean_power,
+        "mean_speed_mps": mean_speed,
+        "cost_of_transport": mean_power / (trace.mass_kg * 9.81 * mean_speed) if mean_speed > 1e-3 else None,
+    }
+
+
+def sim2sim_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings) -> dict:
+    out = {}
+    for name, kwargs in (("fine_timestep", {"physics_dt_s": cfg.physics_dt_s / 4}),
+                         ("randomized_dynamics", {"randomize": True})):
+        fixed, _ = fixed_section(policy, cfg, s, **kwargs)
+        tracking, _ = tracking_section(policy, cfg, s, **kwargs)
+        push = push_section(policy, cfg, replace(s, push_episodes=max(4, s.push_episodes // 2)), **kwargs)
+        falls = sum(v["fell"] for v in fixed.values())
+        out[name] = {
+            "fixed_survival_rate": 1.0 - falls / len(fixed),
+            "forward_achieved_vx_mps": fixed["forward"]["achieved_vx_mps"],
+            "tracking_survival_rate": tracking["survival_rate"],
+            "tracking_lin_vel_rmse_mps": tracking["lin_vel_rmse_mps"],
+            "tracking_yaw_rate_rmse_rad_s": tracking["yaw_rate_rmse_rad_s"],
+            "push_survival_rate_by_kick_mps": push["survival_rate_by_kick_mps"],
+        }
+        out[name]["survival_rate"] = min(out[name]["fixed_survival_rate"], out[name]["tracking_survival_rate"])
+    out["fine_timestep"]["physics_dt_s"] = cfg.physics_dt_s / 4
+    return out
+
+
+def run_suite(policy: Policy, cfg: EnvConfig, s: SuiteSettings = SuiteSettings(), progress=None) -> tuple[dict, dict]:
+    """All sections. Returns (metrics JSON, traces for plots)."""
+    step = progress or (lambda name: None)
+    step("fixed commands")
+    fixed, fixed_traces = fixed_section(policy, cfg, s)
+    step("stand still")
+    stand = stand_section(policy, cfg, s)
+    step("random command tracking")
+    tracking, tracking_trace = tracking_section(policy, cfg, s)
+    step("push recovery")
+    push = push_section(policy, cfg, s)
+    step("sim-to-sim")
+    sim2sim = sim2sim_section(policy, cfg, s)
+    metrics = {
+        "policy": {"path": str(policy.path), "steps": policy.steps, "contract": policy.contract.fingerprint},
+        "fixed": fixed, "tracking": tracking, "push": push, "stand": stand,
+        "gait": gait_section(tracking_trace), "sim2sim": sim2sim,
+    }
+    metrics["gait"]["forward"] = gait_section(fixed_traces["forward"])
+    return metrics, {"fixed": fixed_traces, "tracking": tracking_trace}
+
+
+def _select(trace: Trace, i: int) -> Trace:
+    fields = {k: (v[:, i:i + 1] if isinstance(v, np.ndarray) else v) for k, v in trace.__dict__.items()}
+    return Trace(**fields)

@@ -1,0 +1,314 @@
+"""Sim-in-the-loop for ``duck run --sim``: the unchanged runtime against a simulated robot.
+
+A child process (its own GIL, so physics never steals the control loop's time)
+runs the firmware_bridge software servo on a pty with the MuJoCo servo backend,
+in real time. The runtime opens that pty with the real dynamixel-sdk, exactly
+as it would open ``/dev/ttyUSB0``. The child also publishes the simulated IMU
+(orientation, gyro) and the base position into shared memory under a seqlock;
+:class:`SimImu` reads it through the same :class:`~duck.runtime.imu.Imu`
+interface as the BNO055.
+
+Faults (``--fault NAME[@T][:SERVO]``) are scheduled relative to the policy
+hand-over: bus faults are injected in the emulator, ``imu_stale`` freezes the
+published IMU, ``estop``/``gamepad_unplug`` act through a scripted evdev pad,
+``nan``/``overrun`` are injected on the runtime side.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import multiprocessing as mp
+import os
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from duck.contract import CONTRACT
+from duck.errors import UserError
+from duck.runtime.imu import ImuError, ImuSample, gravity_from_quat_wxyz
+from duck.runtime.runner import RuntimeFault
+from duck.runtime.safety import Mode
+from duck.runtime.teleop import BTN_EAST, EV_KEY, FixedTeleop, GamepadState, GamepadTeleop
+
+# Shared block: [seq, stamp, qw, qx, qy, qz, gx, gy, gz, px, py, pz]
+_SEQ, _STAMP, _QUAT, _GYRO, _POS, _SIZE = 0, 1, slice(2, 6), slice(6, 9), slice(9, 12), 12
+
+BUS_FAULTS = {"servo_timeout": "drop", "crc": "crc", "overload": "hwerror", "servo_missing": "missing"}
+PAD_FAULTS = ("estop", "gamepad_unplug")
+RUNTIME_FAULTS = {"nan": "nan_action", "overrun": "overrun"}
+FAULT_NAMES = (*BUS_FAULTS, "imu_stale", *PAD_FAULTS, *RUNTIME_FAULTS)
+DEFAULT_FAULT_SERVO = 12  # right_hip_pitch: a loaded leg joint
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    name: str
+    at_s: float = 1.0
+    servo_id: int = DEFAULT_FAULT_SERVO
+    arg: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> FaultSpec:
+        """``NAME[@SECONDS][:SERVO[:ARG]]``, e.g. ``crc@2:21``, ``servo_timeout:12:0.3``."""
+        head, *rest = text.split(":")
+        name, _, at = head.partition("@")
+        if name not in FAULT_NAMES:
+            raise UserError(f"unknown fault {name!r}; faults: {', '.join(FAULT_NAMES)}")
+        try:
+            at_s = float(at) if at else 1.0
+            servo = int(rest[0]) if rest and rest[0] else DEFAULT_FAULT_SERVO
+        except ValueError:
+            raise UserError(f"bad fault {text!r}: expected NAME[@SECONDS][:SERVO[:ARG]]") from None
+        if servo not in CONTRACT.servo_ids:
+            raise UserError(f"bad fault {text!r}: servo {servo} is not one of {list(CONTRACT.servo_ids)}")
+        return cls(name, at_s, servo, rest[1] if len(rest) > 1 else "")
+
+    def emulator_fault(self) -> str:
+        kind = BUS_FAULTS[self.name]
+        return f"{kind}:{self.servo_id}" + (f":{self.arg}" if self.arg else "")
+
+
+# ---- child process ------------------------------------------------------------------
+
+def _die_with_parent() -> None:
+    """Make sure the sim never outlives the runtime, even after a SIGKILL of the parent."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _make_backend(kind: str) -> Any:
+    if kind == "ideal":
+        from firmware_bridge.emulator import IdealBackend
+
+        return IdealBackend()
+    from duck.sim.servo_backend import MujocoServoBackend
+
+    return MujocoServoBackend()
+
+
+def _sim_main(conn: Any, shared: Any, backend_kind: str, baud: int, parent: int) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the runtime; it stops us
+    from firmware_bridge import ServoSpec
+    from firmware_bridge.emulator import Fault, SoftwareServo
+
+    backend = _make_backend(backend_kind)
+    servos = [ServoSpec(j.servo_id, j.servo_model) for j in CONTRACT.joints]
+    server = SoftwareServo(servos, backend, baud=baud)
+    path = server.start()
+    imu_of = getattr(backend, "imu_reading", None)
+    pos_of = getattr(backend, "base_position", None)
+    frozen = False
+    block = np.frombuffer(shared, dtype=np.float64)
+    conn.send(("ready", path))
+    try:
+        while os.getppid() == parent:
+            if not frozen:
+                quat, gyro = (np.array([1.0, 0, 0, 0]), np.zeros(3)) if imu_of is None else imu_of()[:2]
+                pos = np.zeros(3) if pos_of is None else pos_of()
+                block[_SEQ] += 1  # odd: write in progress (seqlock)
+                block[_STAMP] = time.perf_counter()
+                block[_QUAT], block[_GYRO], block[_POS] = quat, gyro, pos
+                block[_SEQ] += 1
+            if conn.poll(0.002):
+                msg, arg = conn.recv()
+                if msg == "fault":
+                    server.inject(Fault.parse(arg))
+                elif msg == "freeze_imu":
+                    frozen = True
+                elif msg == "torque":
+                    conn.send(("torque", {s.boot_id: s.torque_on for s in server.servos}))
+                elif msg == "stop":
+                    break
+    finally:
+        server.stop()
+
+
+# ---- runtime side -------------------------------------------------------------------
+
+class SimImu:
+    """The sim's IMU through shared memory; same interface as the BNO055 driver."""
+
+    def __init__(self, shared: Any) -> None:
+        self._block = np.frombuffer(shared, dtype=np.float64)
+
+    def open(self) -> None:
+        deadline = time.monotonic() + 5.0
+        while self._block[_SEQ] == 0:
+            if time.monotonic() > deadline:
+                raise ImuError("simulated IMU never published a sample")
+            time.sleep(0.005)
+
+    def snapshot(self) -> np.ndarray:
+        for _ in range(100):
+            seq = self._block[_SEQ]
+            data = self._block.copy()
+            if seq % 2 == 0 and self._block[_SEQ] == seq:
+                return data
+        raise ImuError("simulated IMU is being written continuously")
+
+    def read(self) -> ImuSample:
+        d = self.snapshot()
+        return ImuSample(d[_GYRO].copy(), gravity_from_quat_wxyz(d[_QUAT]), float(d[_STAMP]), int(d[_SEQ]) // 2)
+
+    def close(self) -> None:
+        pass
+
+
+class ScriptedPad:
+    """An evdev-like device: connected at start; presses or unplugs on request.
+
+    It produces real ``evdev.InputEvent`` objects, so the runtime's gamepad code
+    path is the one a real pad exercises.
+    """
+
+    name = "open-duck scripted pad"
+
+    class info:  # noqa: N801 (mirrors evdev.InputDevice.info)
+        vendor = 0x045E
+
+    def __init__(self) -> None:
+        self._events: queue.Queue[Any] = queue.Queue()
+        self.unplugged = False
+
+    def capabilities(self) -> dict[int, list[Any]]:
+        return {}
+
+    def press(self, code: int) -> None:
+        from evdev import InputEvent
+
+        now = time.time()
+        sec, usec = int(now), int((now % 1) * 1e6)
+        self._events.put(InputEvent(sec, usec, EV_KEY, code, 1))
+        self._events.put(InputEvent(sec, usec, EV_KEY, code, 0))
+
+    def unplug(self) -> None:
+        self.unplugged = True
+        self._events.put(None)
+
+    def read_loop(self) -> Any:
+        while True:
+            event = self._events.get()
+            if event is None:
+                raise OSError(errno.ENODEV, "No such device")
+            yield event
+
+    def close(self) -> None:
+        pass
+
+
+class SimInTheLoop:
+    """Owns the sim process, the simulated IMU and the fault schedule for one run."""
+
+    def __init__(self, faults: list[FaultSpec], backend: str = "mujoco", baud: int = 1_000_000) -> None:
+        self.faults = faults
+        self.backend = backend
+        self.baud = baud
+        self._ctx = mp.get_context("spawn")  # no fork after onnxruntime started its threads
+        self._shared = self._ctx.RawArray(ctypes.c_double, _SIZE)
+        self._conn, child = self._ctx.Pipe()
+        self._child_conn = child
+        self._proc: Any = None
+        self._pending = [f for f in faults if f.name in BUS_FAULTS or f.name in ("imu_stale", *PAD_FAULTS)]
+        self._policy_start: float | None = None
+        self._pos_start: np.ndarray | None = None
+        self._pos_end: np.ndarray | None = None
+        self._lock = threading.Lock()
+        self.pad: ScriptedPad | None = ScriptedPad() if any(f.name in PAD_FAULTS for f in faults) else None
+        self.imu = SimImu(self._shared)
+        self.injected: list[str] = []
+
+    def start(self, timeout_s: float = 60.0) -> str:
+        """Start the sim process; returns the pty path of its software servo."""
+        self._proc = self._ctx.Process(target=_sim_main, name="duck-sim", daemon=True,
+                                       args=(self._child_conn, self._shared, self.backend, self.baud, os.getpid()))
+        self._proc.start()
+        if not self._conn.poll(timeout_s):
+            self.stop()
+            raise RuntimeError("the sim process did not start in time")
+        msg, path = self._conn.recv()
+        return path
+
+    def runtime_faults(self) -> list[RuntimeFault]:
+        return [RuntimeFault(RUNTIME_FAULTS[f.name], f.at_s) for f in self.faults if f.name in RUNTIME_FAULTS]
+
+    def teleop(self, command: np.ndarray) -> Any:
+        """A fixed command, through a scripted gamepad when a pad fault needs one."""
+        if self.pad is None:
+            return FixedTeleop(command)
+        state = GamepadState(CONTRACT.commands, CONTRACT.head_command_range_rad, command_override=command)
+        pad, first = self.pad, [True]
+
+        def finder() -> Any:
+            # The pad is there at start; once unplugged it never comes back in this run.
+            if first[0] and not pad.unplugged:
+                first[0] = False
+                return pad
+            time.sleep(0.05)
+            return None
+
+        teleop = GamepadTeleop(state, finder=finder, rescan_s=0.05)
+        return teleop
+
+    def probe(self, mode: Mode) -> dict[str, np.ndarray]:
+        """Called by the runtime each cycle: fires due faults, returns ground truth to log."""
+        pos = self.imu.snapshot()[_POS].copy()
+        now = time.perf_counter()
+        if mode in (Mode.RUNNING, Mode.PAUSED):
+            if self._policy_start is None:
+                self._policy_start, self._pos_start = now, pos
+            self._pos_end = pos
+            t = now - self._policy_start
+            for f in [f for f in self._pending if f.at_s <= t]:
+                self._pending.remove(f)
+                self._fire(f)
+        return {"sim_base_pos": pos}
+
+    def _fire(self, f: FaultSpec) -> None:
+        self.injected.append(f.name)
+        if f.name in BUS_FAULTS:
+            self._conn.send(("fault", f.emulator_fault()))
+        elif f.name == "imu_stale":
+            self._conn.send(("freeze_imu", None))
+        elif f.name == "estop" and self.pad is not None:
+            self.pad.press(BTN_EAST)
+        elif f.name == "gamepad_unplug" and self.pad is not None:
+            self.pad.unplug()
+
+    def distance_m(self) -> float:
+        """Horizontal distance the base travelled while the policy was in control."""
+        if self._pos_start is None or self._pos_end is None:
+            return 0.0
+        return float(np.linalg.norm((self._pos_end - self._pos_start)[:2]))
+
+    def torque_states(self, timeout_s: float = 5.0) -> dict[int, bool] | None:
+        """Ground truth from the emulator after the run: servo id -> torque enabled."""
+        if self._proc is None or not self._proc.is_alive():
+            return None
+        self._conn.send(("torque", None))
+        if not self._conn.poll(timeout_s):
+            return None
+        _, states = self._conn.recv()
+        return states
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        try:
+            self._conn.send(("stop", None))
+        except (OSError, BrokenPipeError):
+            pass
+        self._proc.join(timeout=5.0)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(timeout=2.0)
+        self._proc = None
+

@@ -1,0 +1,147 @@
+"""``duck export``: a trained run -> one self-contained ONNX file.
+
+The graph holds observation normalisation (VecNormalize's running mean/var and
+clip), the deterministic policy mean, and the contract's action clip and scale.
+The runtime feeds raw contract observations and gets back the clipped action and
+the joint offsets from home. The contract JSON, its fingerprint, the control rate,
+the training config, the step count and the commit ride along in metadata_props.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import VecNormalize
+
+from duck.config import to_dict
+from duck.contract import CONTRACT, RobotContract
+from duck.errors import UserError
+from duck.runtime import policy as policy_file
+from duck.train.runner import git_commit, latest_checkpoint, load_run_config
+
+
+class ExportedPolicy(torch.nn.Module):
+    """normalise -> MLP mean -> clip -> scale, as one torch module (the ONNX graph)."""
+
+    def __init__(self, model: PPO, norm: VecNormalize, contract: RobotContract = CONTRACT):
+        super().__init__()
+        rms = norm.obs_rms
+        self.register_buffer("obs_mean", torch.as_tensor(rms.mean, dtype=torch.float32))
+        self.register_buffer("obs_inv_std", torch.as_tensor(1.0 / np.sqrt(rms.var + norm.epsilon),
+                                                            dtype=torch.float32))
+        self.clip_obs = float(norm.clip_obs) if norm.norm_obs else float("inf")
+        self.norm_obs = bool(norm.norm_obs)
+        self.latent = model.policy.mlp_extractor.policy_net
+        self.action_net = model.policy.action_net
+        self.action_clip = float(contract.action_clip)
+        self.action_scale = float(contract.action_scale_rad)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = obs
+        if self.norm_obs:
+            x = torch.clamp((obs - self.obs_mean) * self.obs_inv_std, -self.clip_obs, self.clip_obs)
+        action = torch.clamp(self.action_net(self.latent(x)), -self.action_clip, self.action_clip)
+        return action, action * self.action_scale
+
+
+@dataclass
+class LoadedRun:
+    model: PPO
+    norm: VecNormalize
+    steps: int
+    config_dict: dict
+    checkpoint: Path
+
+
+def load_run(run_dir: Path, checkpoint: Path | None = None) -> LoadedRun:
+    """Load a run's (latest or given) checkpoint with its VecNormalize statistics."""
+    from duck.sim.vec_env import DuckVecEnv
+
+    cfg = load_run_config(run_dir)
+    if checkpoint is None:
+        found = latest_checkpoint(run_dir)
+        if found is None:
+            raise UserError(f"{run_dir} has no checkpoints")
+        zip_path, norm_path = found
+    else:
+        zip_path = Path(checkpoint)
+        norm_path = zip_path.with_name(zip_path.stem + "_vecnormalize.pkl")
+        if not zip_path.is_file() or not norm_path.is_file():
+            raise UserError(f"checkpoint {zip_path} or its {norm_path.name} is missing")
+    venv = VecNormalize.load(str(norm_path), DuckVecEnv(1, cfg.env))
+    venv.training = False
+    model = PPO.load(str(zip_path), device="cpu")
+    return LoadedRun(model=model, norm=venv, steps=int(model.num_timesteps), config_dict=to_dict(cfg),
+                     checkpoint=zip_path)
+
+
+def torch_reference(run: LoadedRun, obs: np.ndarray, contract: RobotContract = CONTRACT) -> np.ndarray:
+    """The SB3 path: VecNormalize + deterministic predict, then the contract's post-processing."""
+    action, _ = run.model.predict(run.norm.normalize_obs(obs.astype(np.float32)), deterministic=True)
+    return contract.action_to_offsets(action)
+
+
+def export(run: LoadedRun, out: Path, contract: RobotContract = CONTRACT) -> Path:
+    import onnx
+
+    module = ExportedPolicy(run.model, run.norm, contract).eval()
+    dummy = torch.zeros(1, contract.obs_dim)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(
+            module, (dummy,), str(out), input_names=[policy_file.INPUT_NAME],
+            output_names=[policy_file.OUTPUT_ACTION, policy_file.OUTPUT_OFFSETS],
+            dynamic_axes={policy_file.INPUT_NAME: {0: "batch"}, policy_file.OUTPUT_ACTION: {0: "batch"},
+                          policy_file.OUTPUT_OFFSETS: {0: "batch"}},
+            opset_version=17, dynamo=False)
+    graph = onnx.load(str(out))
+    meta = {
+        policy_file.META_CONTRACT_JSON: contract.to_json(),
+        policy_file.META_FINGERPRINT: contract.fingerprint,
+        policy_file.META_CONTROL_RATE: str(contract.control_rate_hz),
+        policy_file.META_TRAIN_CONFIG: json.dumps(run.config_dict, sort_keys=True),
+        policy_file.META_STEPS: str(run.steps),
+        policy_file.META_COMMIT: git_commit(),
+    }
+    del graph.metadata_props[:]
+    for key, value in meta.items():
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, value
+    graph.doc_string = f"open-duck walking policy, {run.steps} steps, from {run.checkpoint.name}"
+    onnx.save(graph, str(out))
+    return out
+
+
+def parity_observations(run: LoadedRun, n_random: int = 4000, n_recorded: int = 2000, seed: int = 0) -> np.ndarray:
+    """Random observations around the normaliser's statistics plus observations recorded from the policy."""
+    from duck.config import from_dict
+    from duck.sim.vec_env import DuckVecEnv
+    from duck.train.config import TrainConfig
+
+    rng = np.random.default_rng(seed)
+    std = np.sqrt(run.norm.obs_rms.var)
+    random_obs = run.norm.obs_rms.mean + std * rng.normal(size=(n_random, len(std))) * 3.0
+    cfg = from_dict(TrainConfig, run.config_dict)
+    venv = DuckVecEnv(16, cfg.env, seed=seed)
+    obs = venv.reset()
+    recorded = []
+    while len(recorded) * 16 < n_recorded:
+        recorded.append(obs.copy())
+        action, _ = run.model.predict(run.norm.normalize_obs(obs), deterministic=True)
+        obs, *_ = venv.step(action)
+    venv.close()
+    return np.concatenate([random_obs.astype(np.float32), np.concatenate(recorded).astype(np.float32)])
+
+
+def parity_check(run: LoadedRun, onnx_path: Path, contract: RobotContract = CONTRACT) -> dict[str, float]:
+    """Max |ONNX - torch| over random and recorded observations (the acceptance bound is 1e-5)."""
+    loaded = policy_file.load_policy(onnx_path, contract)
+    obs = parity_observations(run)
+    _, offsets = loaded(obs)
+    reference = torch_reference(run, obs, contract)
+    return {"observations": int(len(obs)), "max_abs_error": float(np.max(np.abs(offsets - reference)))}
