@@ -192,9 +192,10 @@ class SoftwareServo:
         elif inst in (Instruction.WRITE, Instruction.REG_WRITE) and len(p) >= 3:
             address, data = _u16(p, 0), p[2:]
             for s in addressed:
-                old_id, old_baud = s.servo_id, s.baud
+                # The reply follows the settings the servo had when the instruction arrived.
+                old_id, old_baud, level = s.servo_id, s.baud, s.status_return_level
                 err = s.write(address, data) if inst == Instruction.WRITE else s.reg_write(address, data)
-                if target != BROADCAST_ID and s.status_return_level >= 2:
+                if target != BROADCAST_ID and level >= 2:
                     self._reply(s, t, b"", err, reply_id=old_id, baud=old_baud)
         elif inst == Instruction.ACTION:
             for s in addressed:
