@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="open-duck: train, evaluate and run walking policies for the Open Duck Mini.",
     )
     parser.add_argument("--version", action="version", version=f"open-duck {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(f"duck.commands.{name}")
@@ -48,10 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
-        print(f"duck {args.command}: error: {exc}", file=sys.stderr)
+        print(f"duck {args.subcommand}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"duck {args.command}: interrupted", file=sys.stderr)
+        print(f"duck {args.subcommand}: interrupted", file=sys.stderr)
         return 130
 
 

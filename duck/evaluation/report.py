@@ -51,7 +51,8 @@ def markdown(m: dict, plots: list[Path] | None = None, rel_to: Path | None = Non
     ]
     lines += [f"| {name} | {value:.3f} | {bar} | {'yes' if ok else 'no'} |" for name, value, bar, ok in rows]
     lines += ["", "## Fixed commands (10 s, nominal dynamics)", "",
-              "| command | vx | vy | yaw rate | achieved/cmd | lateral drift [m] | fell |", "|---|---|---|---|---|---|---|"]
+              "| command | vx | vy | yaw rate | achieved/cmd | lateral drift [m] | fell |",
+              "|---|---|---|---|---|---|---|"]
     for name, f in m["fixed"].items():
         lines.append(f"| {name} {f['command']} | {f['achieved_vx_mps']:.3f} | {f['achieved_vy_mps']:.3f} | "
                      f"{f['achieved_yaw_rate_rad_s']:.3f} | {f['achieved_over_commanded']:.2f} | "

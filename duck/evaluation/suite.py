@@ -10,10 +10,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from duck.evaluation.episodes import Trace, eval_config, run_episodes
 from duck.runtime.policy import Policy
 from duck.sim.batch import BatchSim
 from duck.sim.config import EnvConfig
-from duck.evaluation.episodes import Trace, eval_config, run_episodes
 
 FIXED_COMMANDS = {
     "forward": (0.15, 0.0, 0.0),

@@ -32,6 +32,7 @@ import numpy as np
 from duck.contract import CONTRACT
 from duck.errors import UserError
 from duck.runtime.imu import ImuError, ImuSample, gravity_from_quat_wxyz
+from duck.runtime.loop import set_realtime
 from duck.runtime.runner import RuntimeFault
 from duck.runtime.safety import Mode
 from duck.runtime.teleop import BTN_EAST, EV_KEY, FixedTeleop, GamepadState, GamepadTeleop
@@ -94,9 +95,13 @@ def _make_backend(kind: str) -> Any:
     return MujocoServoBackend()
 
 
-def _sim_main(conn: Any, shared: Any, backend_kind: str, baud: int, parent: int) -> None:
+def _sim_main(conn: Any, shared: Any, backend_kind: str, baud: int, parent: int, rt_priority: int | None) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the runtime; it stops us
+    if rt_priority is not None:
+        # The sim stands in for servo hardware, which answers on time whatever the Pi
+        # is doing; real-time priority keeps its replies inside the bus timeout on a busy box.
+        set_realtime(rt_priority, None)
     from firmware_bridge import ServoSpec
     from firmware_bridge.emulator import Fault, SoftwareServo
 
@@ -208,8 +213,10 @@ class ScriptedPad:
 class SimInTheLoop:
     """Owns the sim process, the simulated IMU and the fault schedule for one run."""
 
-    def __init__(self, faults: list[FaultSpec], backend: str = "mujoco", baud: int = 1_000_000) -> None:
+    def __init__(self, faults: list[FaultSpec], backend: str = "mujoco", baud: int = 1_000_000,
+                 rt_priority: int | None = 20) -> None:
         self.faults = faults
+        self.rt_priority = rt_priority
         self.backend = backend
         self.baud = baud
         self._ctx = mp.get_context("spawn")  # no fork after onnxruntime started its threads
@@ -229,11 +236,15 @@ class SimInTheLoop:
     def start(self, timeout_s: float = 60.0) -> str:
         """Start the sim process; returns the pty path of its software servo."""
         self._proc = self._ctx.Process(target=_sim_main, name="duck-sim", daemon=True,
-                                       args=(self._child_conn, self._shared, self.backend, self.baud, os.getpid()))
+                                       args=(self._child_conn, self._shared, self.backend, self.baud, os.getpid(),
+                                             self.rt_priority))
         self._proc.start()
-        if not self._conn.poll(timeout_s):
-            self.stop()
-            raise RuntimeError("the sim process did not start in time")
+        deadline = time.monotonic() + timeout_s
+        while not self._conn.poll(0.05):
+            if not self._proc.is_alive() or time.monotonic() > deadline:
+                code = self._proc.exitcode
+                self.stop()
+                raise RuntimeError(f"the sim process failed to start (exit code {code})")
         msg, path = self._conn.recv()
         return path
 
