@@ -7,10 +7,8 @@ from pathlib import Path
 
 
 def main(args) -> int:
-    from firmware_bridge import ServoSpec
-    from firmware_bridge import bench
-
     from duck.contract import CONTRACT
+    from firmware_bridge import ServoSpec, bench
 
     servos = [ServoSpec(j.servo_id, j.servo_model) for j in CONTRACT.joints]
     rows = bench.run(servos, bauds=args.bauds, cycles=args.cycles, fast=not args.no_fast)

@@ -11,7 +11,12 @@ policies or the robot (it never imports :mod:`duck`).
 """
 
 from firmware_bridge.errors import (
-    BusError, BusTimeoutError, CorruptPacketError, PortOpenError, ServoHardwareError, ServoMissingError,
+    BusError,
+    BusTimeoutError,
+    CorruptPacketError,
+    PortOpenError,
+    ServoHardwareError,
+    ServoMissingError,
     ServoStatusError,
 )
 from firmware_bridge.spec import BusState, ServoCalibration, ServoSpec

@@ -24,12 +24,24 @@ import dynamixel_sdk as sdk
 import numpy as np
 
 from firmware_bridge.control_table import (
-    RAD_S_PER_VELOCITY_UNIT, STATE_BLOCK_SIZE, STATE_BLOCK_START, MODEL_BY_NUMBER, Reg,
-    decode_hardware_error, model_info, to_signed, to_unsigned,
+    MODEL_BY_NUMBER,
+    RAD_S_PER_VELOCITY_UNIT,
+    STATE_BLOCK_SIZE,
+    STATE_BLOCK_START,
+    Reg,
+    decode_hardware_error,
+    model_info,
+    to_signed,
+    to_unsigned,
 )
 from firmware_bridge.errors import (
-    BusError, BusTimeoutError, CorruptPacketError, PortOpenError, ServoHardwareError,
-    ServoMissingError, ServoStatusError,
+    BusError,
+    BusTimeoutError,
+    CorruptPacketError,
+    PortOpenError,
+    ServoHardwareError,
+    ServoMissingError,
+    ServoStatusError,
 )
 from firmware_bridge.latency import check_latency_timer
 from firmware_bridge.protocol import ALERT_BIT, error_name

@@ -13,8 +13,14 @@ import dynamixel_sdk as sdk
 
 from firmware_bridge.bus import DynamixelBus, _one_line, _PortHandler
 from firmware_bridge.control_table import (
-    MODEL_BY_NUMBER, STANDARD_BAUDS, OperatingMode, Reg, baud_code, decode_hardware_error,
-    velocity_to_rad_s, voltage_to_v,
+    MODEL_BY_NUMBER,
+    STANDARD_BAUDS,
+    OperatingMode,
+    Reg,
+    baud_code,
+    decode_hardware_error,
+    velocity_to_rad_s,
+    voltage_to_v,
 )
 from firmware_bridge.errors import BusError, PortOpenError
 from firmware_bridge.spec import ServoCalibration, ServoSpec

@@ -9,7 +9,12 @@ import pytest
 from servo_fixtures import IDS, specs
 
 from firmware_bridge import (
-    CorruptPacketError, DynamixelBus, PortOpenError, ServoHardwareError, ServoMissingError, ServoStatusError,
+    CorruptPacketError,
+    DynamixelBus,
+    PortOpenError,
+    ServoHardwareError,
+    ServoMissingError,
+    ServoStatusError,
 )
 from firmware_bridge.emulator import Fault, FaultKind, IdealBackend, SoftwareServo
 

@@ -65,9 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 # ---- helpers ---------------------------------------------------------------------------
 def _specs():
-    from firmware_bridge import ServoSpec
-
     from duck.contract import CONTRACT
+    from firmware_bridge import ServoSpec
 
     return [ServoSpec(j.servo_id, j.servo_model) for j in CONTRACT.joints]
 
@@ -103,10 +102,9 @@ def _open_bus(args, calibration=None):
 
 # ---- subcommands ------------------------------------------------------------------------
 def _scan(args) -> int:
+    from duck.contract import CONTRACT
     from firmware_bridge.control_table import STANDARD_BAUDS
     from firmware_bridge.provision import scan
-
-    from duck.contract import CONTRACT
 
     bauds = args.baud or list(STANDARD_BAUDS)
     with _bus_errors():
@@ -125,10 +123,9 @@ def _scan(args) -> int:
 
 
 def _setup(args) -> int:
+    from duck.contract import CONTRACT
     from firmware_bridge import ServoSpec
     from firmware_bridge.provision import SetupPlan, limits_to_ticks, setup_servo
-
-    from duck.contract import CONTRACT
 
     cal = _calibration(args.calibration).servo_calibrations()
     if args.joint:
@@ -150,10 +147,9 @@ def _setup(args) -> int:
 
 
 def _calibrate(args) -> int:
-    from firmware_bridge.control_table import Reg
-
     from duck.calibration import Calibration, JointCalibration, save_calibration
     from duck.contract import CONTRACT
+    from firmware_bridge.control_table import Reg
 
     directions = {n: c.direction for n, c in _calibration(args.directions_from).joints.items()}
     with _bus_errors():
@@ -181,9 +177,8 @@ def _calibrate(args) -> int:
 def _monitor(args) -> int:
     import time
 
-    from firmware_bridge.provision import monitor_rows
-
     from duck.contract import CONTRACT
+    from firmware_bridge.provision import monitor_rows
 
     names = {j.servo_id: j.name for j in CONTRACT.joints}
     cal = _calibration(args.calibration).servo_calibrations()

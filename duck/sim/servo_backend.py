@@ -19,10 +19,10 @@ from collections.abc import Sequence
 
 import mujoco
 import numpy as np
-from firmware_bridge.emulator import ServoBackend
 
 from duck import paths
 from duck.contract import CONTRACT, RobotContract
+from firmware_bridge.emulator import ServoBackend
 
 # Torque constants (N*m per A) from ROBOTIS datasheet stall torque / stall current:
 # XC330-M288-T 0.93 N*m / 1.8 A, XL330-M288-T 0.52 N*m / 1.47 A (at 5 V). Rough, but

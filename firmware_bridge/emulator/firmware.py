@@ -7,8 +7,19 @@ payloads; :mod:`.server` does framing, timing and the pty.
 from __future__ import annotations
 
 from firmware_bridge.control_table import (
-    BAUD_CODES, CONTROL_TABLE_SIZE, INDIRECT_ADDRESS_START, INDIRECT_COUNT, INDIRECT_DATA_START,
-    RAD_PER_TICK, RAD_S_PER_VELOCITY_UNIT, Access, Area, DriveMode, OperatingMode, Reg, model_info,
+    BAUD_CODES,
+    CONTROL_TABLE_SIZE,
+    INDIRECT_ADDRESS_START,
+    INDIRECT_COUNT,
+    INDIRECT_DATA_START,
+    RAD_PER_TICK,
+    RAD_S_PER_VELOCITY_UNIT,
+    Access,
+    Area,
+    DriveMode,
+    OperatingMode,
+    Reg,
+    model_info,
 )
 from firmware_bridge.protocol import ErrorNumber
 
@@ -45,11 +56,11 @@ class EmulatedServo:
         self.hardware_error = 0
         self.registered: tuple[int, bytes] | None = None
         self.stuck = False
+        self.boot_id = servo_id  # the backend knows the servo by this id, even if ID is rewritten
         self._factory(keep_id=False, keep_baud=False)
         self._set(Reg.ID, servo_id)
         self._set(Reg.BAUD_RATE, baud_code)
         self._set(Reg.RETURN_DELAY_TIME, return_delay)
-        self.boot_id = servo_id
 
     # ---- table access ---------------------------------------------------------------
     def get(self, reg: Reg) -> int:
@@ -99,8 +110,7 @@ class EmulatedServo:
         self.backend.set_torque(self._bid(), False)
 
     def _bid(self) -> int:
-        # The backend knows servos by the id they booted with (ids may be rewritten).
-        return getattr(self, "boot_id", self.table[Reg.ID.address])
+        return self.boot_id
 
     # ---- sensors --------------------------------------------------------------------
     def refresh(self) -> None:

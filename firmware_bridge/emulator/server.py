@@ -26,7 +26,13 @@ from firmware_bridge.emulator.backend import IdealBackend, ServoBackend
 from firmware_bridge.emulator.faults import Fault, FaultKind
 from firmware_bridge.emulator.firmware import EmulatedServo
 from firmware_bridge.protocol import (
-    BROADCAST_ID, ErrorNumber, Instruction, PacketError, build_status, fast_read_status, parse_packet,
+    BROADCAST_ID,
+    ErrorNumber,
+    Instruction,
+    PacketError,
+    build_status,
+    fast_read_status,
+    parse_packet,
     split_stream,
 )
 

@@ -1,0 +1,166 @@
+"""``duck servo ...`` against the software servo, and calibration files."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import dynamixel_sdk as sdk
+import pytest
+from servo_fixtures import specs
+
+from duck.calibration import Calibration, JointCalibration, load_calibration, parse_calibration, save_calibration
+from duck.cli import main
+from duck.contract import CONTRACT
+from duck.errors import UserError
+from firmware_bridge import ServoSpec
+from firmware_bridge.control_table import Reg
+from firmware_bridge.emulator import IdealBackend, SoftwareServo
+
+BAUD = 1_000_000
+
+
+@pytest.fixture()
+def emu():
+    with SoftwareServo(specs(), IdealBackend(tau_s=0.01), baud=BAUD) as e:
+        yield e
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_scan_finds_contract_servos(emu, capsys):
+    code, out, _ = run(capsys, "servo", "scan", "--port", emu.path, "--baud", str(BAUD))
+    assert code == 0
+    assert "right_knee" in out and "XL330-M288-T" in out and " 52 " in out
+    assert len(out.strip().splitlines()) == 1 + 13
+
+
+def test_setup_factory_servo_to_contract_settings(capsys):
+    factory = [ServoSpec(1, "XC330-M288-T")]
+    with SoftwareServo(factory, IdealBackend(), baud=57_600, return_delay=250) as emu:
+        code, out, _ = run(capsys, "servo", "scan", "--port", emu.path, "--baud", "57600", "--baud", str(BAUD))
+        assert code == 0 and "   57600    1 XC330-M288-T" in out
+        code, out, err = run(capsys, "servo", "setup", "--port", emu.path, "--joint", "right_knee",
+                             "--current-id", "1", "--current-baud", "57600", "--baud", str(BAUD), "--p-gain", "900")
+        assert code == 0, err
+        assert "right_knee: id 1 -> 13" in out and "verified" in out
+        s = emu.servo(13)
+        assert s.baud == BAUD and s.get(Reg.RETURN_DELAY_TIME) == 0 and s.get(Reg.OPERATING_MODE) == 3
+        assert s.get(Reg.POSITION_P_GAIN) == 900 and s.get(Reg.DRIVE_MODE) == 0
+        assert s.get(Reg.MIN_POSITION_LIMIT) == 2048 - 1365 and s.get(Reg.MAX_POSITION_LIMIT) == 2048 + 1365
+
+
+def test_calibrate_writes_offsets_that_round_trip(emu, tmp_path, capsys, monkeypatch):
+    offsets = {j.servo_id: 0.01 * (k + 1) for k, j in enumerate(CONTRACT.joints)}
+    for sid, rad in offsets.items():
+        emu.backend.set_position(sid, rad)  # the robot, by hand, in the zero pose
+    out_file = tmp_path / "cal.json"
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n"))  # the user presses Enter
+    code, out, err = run(capsys, "servo", "calibrate", "--port", emu.path, "--out", str(out_file))
+    assert code == 0, err
+    assert "Press Enter" in err and "wrote" in out
+    cal = load_calibration(out_file)
+    for j in CONTRACT.joints:
+        assert cal.joints[j.name].zero_ticks == round(2048 + offsets[j.servo_id] * 4096 / (2 * 3.141592653589793))
+    # Monitor with that calibration: every joint reads 0 rad in the zero pose.
+    code, out, err = run(capsys, "servo", "monitor", "--port", emu.path, "--calibration", str(out_file), "--once")
+    assert code == 0, err
+    rows = out.strip().splitlines()[1:]
+    assert len(rows) == 13
+    for row in rows:
+        name, _sid, pos, _vel, _cur, volts, temp, torque, errors = row.split()
+        assert abs(float(pos)) < 0.002 and volts == "7.4" and temp == "35" and torque == "off" and errors == "-"
+
+
+def test_calibrate_scripted_with_yes(emu, tmp_path, capsys):
+    code, _, err = run(capsys, "servo", "calibrate", "--port", emu.path, "--out", str(tmp_path / "c.json"), "--yes")
+    assert code == 0 and "Press Enter" not in err
+    assert load_calibration(tmp_path / "c.json") == Calibration.default()
+
+
+def test_calibration_json_round_trip_and_servo_objects(tmp_path):
+    cal = Calibration({n: JointCalibration(2000 + k, -1 if k % 2 else 1)
+                       for k, n in enumerate(CONTRACT.joint_names)})
+    save_calibration(cal, tmp_path / "c.json")
+    assert load_calibration(tmp_path / "c.json") == cal
+    servo = cal.servo_calibrations()
+    assert servo[10].zero_ticks == 2000 and servo[11].direction == -1 and len(servo) == 13
+    data = Calibration.default().to_dict()
+    data["joints"]["head_yaw"] = {"zero_rad": 0.1, "direction": -1}
+    assert parse_calibration(data).joints["head_yaw"] == JointCalibration(2048 + 65, -1)
+
+
+def _bad(data_edit):
+    data = Calibration.default().to_dict()
+    data_edit(data)
+    return data
+
+
+@pytest.mark.parametrize("content, message", [
+    (_bad(lambda d: d["joints"].pop("left_knee")), "missing joint(s) ['left_knee']"),
+    (_bad(lambda d: d["joints"].__setitem__("tail", {"zero_ticks": 1})), "unknown joint(s) ['tail']"),
+    (_bad(lambda d: d["joints"]["knee" if False else "right_knee"].__setitem__("zero_ticks", "2048")),
+     "zero_ticks must be an integer"),
+    (_bad(lambda d: d["joints"]["neck_pitch"].__setitem__("direction", 2)), "direction must be 1 or -1"),
+    (_bad(lambda d: d["joints"].__setitem__("head_yaw", [2048, 1])), "must be an object"),
+    ("{not json", "not valid JSON"),
+])
+def test_bad_calibration_files_give_one_line_errors(tmp_path, capsys, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    with pytest.raises(UserError) as info:
+        load_calibration(path)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    code, out, err = run(capsys, "servo", "monitor", "--port", "/dev/null", "--calibration", str(path), "--once")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_missing_calibration_file(capsys, tmp_path):
+    code, _, err = run(capsys, "servo", "monitor", "--port", "/dev/null", "--calibration", str(tmp_path / "x.json"))
+    assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
+
+
+def test_nonexistent_port_and_port_without_servos(capsys):
+    code, out, err = run(capsys, "servo", "monitor", "--port", "/dev/ttyNOPE", "--once")
+    assert code == 2 and err.strip().count("\n") == 0 and "cannot open /dev/ttyNOPE" in err
+    with SoftwareServo([], IdealBackend()) as empty:
+        code, _, err = run(capsys, "servo", "monitor", "--port", empty.path, "--once")
+        assert code == 2 and err.strip().count("\n") == 0 and "did not answer" in err
+        code, _, err = run(capsys, "servo", "scan", "--port", empty.path, "--baud", str(BAUD))
+        assert code == 2 and "no servos answered" in err
+
+
+def test_emulate_prints_pty_path_first_and_stops_on_sigint(tmp_path):
+    duck = os.path.join(os.path.dirname(sys.executable), "duck")
+    proc = subprocess.Popen([duck, "servo", "emulate", "--baud", str(BAUD), "--fault", "missing:32"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        path = proc.stdout.readline().strip()
+        assert path.startswith("/dev/pts/")
+        port = sdk.PortHandler(path)
+        port.baudrate = BAUD
+        assert port.openPort()
+        ph = sdk.PacketHandler(2.0)
+        assert ph.ping(port, 10)[:2] == (1240, sdk.COMM_SUCCESS)
+        assert ph.ping(port, 30)[:2] == (1200, sdk.COMM_SUCCESS)
+        assert ph.ping(port, 32)[1] == sdk.COMM_RX_TIMEOUT
+        port.closePort()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_emulate_rejects_bad_fault(capsys):
+    code, _, err = run(capsys, "servo", "emulate", "--fault", "explode:10")
+    assert code == 2 and "unknown fault" in err
