@@ -221,3 +221,22 @@ def test_mujoco_backend_servos_are_the_model_actuators():
         quat, gyro, accel = backend.imu_reading()
         assert quat.shape == (4,) and gyro.shape == (3,) and abs(np.linalg.norm(accel) - 9.81) < 3.0
         assert backend.base_position().shape == (3,) and backend.sim_time_s > 0.5
+
+
+def test_latency_timer_check_warns_with_the_fix(tmp_path):
+    from firmware_bridge.latency import check_latency_timer
+
+    sysfs = tmp_path / "sys"
+    (sysfs / "ttyUSB0").mkdir(parents=True)
+    (sysfs / "ttyUSB0" / "latency_timer").write_text("16\n")
+    dev = tmp_path / "ttyUSB0"
+    dev.write_text("")
+    link = tmp_path / "u2d2"
+    link.symlink_to(dev)  # /dev/serial/by-id/... style symlink
+    check = check_latency_timer(str(link), sysfs=sysfs)
+    assert check.latency_ms == 16 and not check.ok
+    warning = check.warning()
+    assert "16 ms" in warning and "echo 1 | sudo tee" in warning and 'ATTR{latency_timer}="1"' in warning
+    (sysfs / "ttyUSB0" / "latency_timer").write_text("1\n")
+    assert check_latency_timer(str(link), sysfs=sysfs).warning() is None
+    assert check_latency_timer("/dev/pts/0", sysfs=sysfs).latency_ms is None  # not USB: nothing to check
