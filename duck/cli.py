@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = ["duck", *(sys.argv[1:] if argv is None else argv)]  # recorded in run directories
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -315,7 +316,7 @@ class RobotContract:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
     @classmethod
-    def from_json(cls, text: str) -> "RobotContract":
+    def from_json(cls, text: str) -> RobotContract:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -323,7 +324,7 @@ class RobotContract:
         return cls.from_dict(data)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "RobotContract":
+    def from_dict(cls, data: Mapping[str, Any]) -> RobotContract:
         try:
             known = {f.name for f in fields(cls)}
             unknown = set(data) - known
@@ -346,7 +347,7 @@ class RobotContract:
         except (KeyError, TypeError) as exc:
             raise ContractError(f"contract data is malformed: {exc!r}") from None
 
-    def diff(self, other: "RobotContract") -> list[str]:
+    def diff(self, other: RobotContract) -> list[str]:
         """Human-readable list of top-level fields that differ from ``other``."""
         mine, theirs = self.to_dict(), other.to_dict()
         out = []

@@ -24,8 +24,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
     from duck.config import load
     from duck.errors import UserError
     from duck.train.config import TrainConfig
@@ -44,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{args.run_dir} already holds checkpoints; use --resume or another --run-dir")
     from duck.train.runner import train
 
-    final = train(cfg, args.run_dir, resume=args.resume, argv=["duck", *sys.argv[1:]])
+    final = train(cfg, args.run_dir, resume=args.resume, argv=args.argv)
     print(f"final checkpoint: {final}")
     print(f"export it with: duck export {args.run_dir} --out {args.run_dir / 'policy.onnx'}")
     return 0

@@ -1,0 +1,108 @@
+"""The robot contract: JSON round trip, fingerprint sensitivity, pack/unpack errors, action path."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from duck.contract import CONTRACT, ContractError, RobotContract
+
+
+def test_contract_layout_matches_the_robot():
+    names = CONTRACT.joint_names
+    assert names[:5] == tuple(f"right_{j}" for j in ("hip_yaw", "hip_roll", "hip_pitch", "knee", "ankle"))
+    assert names[5:10] == tuple(f"left_{j}" for j in ("hip_yaw", "hip_roll", "hip_pitch", "knee", "ankle"))
+    assert names[10:] == ("neck_pitch", "head_pitch", "head_yaw")
+    assert CONTRACT.servo_ids == (10, 11, 12, 13, 14, 20, 21, 22, 23, 24, 30, 31, 32)
+    assert {j.servo_model for j in CONTRACT.joints[:10]} == {"XC330-M288-T"}
+    assert {j.servo_model for j in CONTRACT.joints[10:]} == {"XL330-M288-T"}
+    assert CONTRACT.obs_dim == sum(t.size for t in CONTRACT.obs_terms)
+    assert np.all(CONTRACT.lower <= CONTRACT.home) and np.all(CONTRACT.home <= CONTRACT.upper)
+
+
+def test_json_round_trip():
+    text = CONTRACT.to_json()
+    again = RobotContract.from_json(text)
+    assert again == CONTRACT
+    assert again.fingerprint == CONTRACT.fingerprint
+    assert json.loads(text)["control_rate_hz"] == 50.0
+
+
+def _variants():
+    c = CONTRACT
+    yield "control_rate_hz", dataclasses.replace(c, control_rate_hz=40.0)
+    yield "action_scale_rad", dataclasses.replace(c, action_scale_rad=0.3)
+    yield "joint home", dataclasses.replace(c, joints=(dataclasses.replace(c.joints[0], home_rad=0.01),)
+                                            + c.joints[1:])
+    yield "joint limit", dataclasses.replace(c, joints=c.joints[:-1] + (dataclasses.replace(c.joints[-1],
+                                                                                            upper_rad=2.0),))
+    yield "servo id", dataclasses.replace(c, joints=(dataclasses.replace(c.joints[0], servo_id=99),) + c.joints[1:])
+    yield "obs noise", dataclasses.replace(c, obs_terms=(dataclasses.replace(c.obs_terms[0], noise=0.2),)
+                                           + c.obs_terms[1:])
+    yield "command range", dataclasses.replace(c, commands=dataclasses.replace(
+        c.commands, vx_mps=dataclasses.replace(c.commands.vx_mps, high=0.2)))
+    yield "gait period", dataclasses.replace(c, gait_period_s=0.6)
+
+
+@pytest.mark.parametrize("name, variant", list(_variants()), ids=[n for n, _ in _variants()])
+def test_fingerprint_changes_when_any_field_changes(name, variant):
+    assert variant.fingerprint != CONTRACT.fingerprint
+    assert CONTRACT.diff(variant)  # and the diff names what changed
+
+
+def _terms(batch=()):
+    return {t.name: np.zeros(batch + (t.size,)) for t in CONTRACT.obs_terms}
+
+
+def test_pack_unpack_round_trip_with_batches():
+    rng = np.random.default_rng(0)
+    terms = {t.name: rng.normal(size=(4, t.size)) for t in CONTRACT.obs_terms}
+    obs = CONTRACT.pack(terms)
+    assert obs.shape == (4, CONTRACT.obs_dim) and obs.dtype == np.float32
+    back = CONTRACT.unpack(obs)
+    for name, value in terms.items():
+        np.testing.assert_allclose(back[name], value, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("mutate, match", [
+    (lambda t: t.pop("gyro"), "missing \\['gyro'\\]"),
+    (lambda t: t.update(extra=np.zeros(3)), "unexpected \\['extra'\\]"),
+    (lambda t: t.update(joint_pos=np.zeros(12)), "joint_pos.*13"),
+    (lambda t: t.update(command=np.zeros((2, 3))), "batch shape"),
+])
+def test_pack_rejects_bad_terms(mutate, match):
+    terms = _terms()
+    mutate(terms)
+    with pytest.raises(ContractError, match=match):
+        CONTRACT.pack(terms)
+
+
+def test_unpack_and_actions_reject_wrong_sizes():
+    with pytest.raises(ContractError, match=str(CONTRACT.obs_dim)):
+        CONTRACT.unpack(np.zeros(CONTRACT.obs_dim + 1))
+    with pytest.raises(ContractError, match="action"):
+        CONTRACT.action_to_offsets(np.zeros(CONTRACT.action_dim - 1))
+
+
+def test_targets_respect_clip_scale_rate_and_limits():
+    c = CONTRACT
+    offsets = c.action_to_offsets(np.full(c.action_dim, 5.0))  # clipped to 1 -> scale
+    np.testing.assert_allclose(offsets, c.action_scale_rad)
+    first = c.targets_from_offsets(offsets, np.zeros(3), None)
+    np.testing.assert_allclose(first[c.action_indices], np.minimum(c.home[c.action_indices] + offsets,
+                                                                   c.upper[c.action_indices]))
+    capped = c.targets_from_offsets(offsets, np.zeros(3), c.home)
+    step = c.max_target_rate_rad_s * c.control_dt_s
+    assert np.max(np.abs(capped - c.home)) == pytest.approx(step)
+    wild = c.targets_from_offsets(np.full(c.action_dim, 100.0), np.full(3, 100.0), None)
+    assert np.all(wild <= c.upper) and np.all(wild >= c.lower)
+
+
+def test_mirror_is_an_involution_and_swaps_legs():
+    values = np.arange(CONTRACT.num_joints, dtype=float)
+    mirrored = CONTRACT.mirror_joint_values(values)
+    np.testing.assert_array_equal(CONTRACT.mirror_joint_values(mirrored), values)
+    assert mirrored[0] == values[5] and mirrored[12] == -values[12]

@@ -1,0 +1,106 @@
+"""train -> export -> eval, end to end on a tiny run, through the real CLI (SB3, torch, onnxruntime, MuJoCo)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+from duck.cli import main
+from duck.contract import CONTRACT
+from duck.runtime import policy as policy_file
+from duck.train.runner import latest_checkpoint
+
+TINY = ["--set", "ppo.n_envs=8", "--set", "ppo.n_steps=32", "--set", "ppo.batch_size=128",
+        "--set", "checkpoint_every_steps=256", "--set", "eval_every_steps=512", "--set", "eval_episodes=2"]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    assert main(["train", "--run-dir", str(run_dir), "--steps", "768", *TINY]) == 0
+    return run_dir
+
+
+def test_train_writes_config_commit_checkpoints_and_evals(trained_run):
+    for name in ("config.yaml", "command.txt", "git_commit.txt", "evals.jsonl"):
+        assert (trained_run / name).is_file(), name
+    zip_path, norm = latest_checkpoint(trained_run)
+    assert int(zip_path.stem.split("_")[1]) >= 768 and norm.is_file()
+    assert list((trained_run / "tb").rglob("events.*"))
+    evals = [json.loads(line) for line in (trained_run / "evals.jsonl").read_text().splitlines()]
+    assert {"survival_rate", "lin_vel_rmse_mps", "steps"} <= set(evals[0])
+
+
+def test_resume_continues_the_step_count(trained_run):
+    before = int(latest_checkpoint(trained_run)[0].stem.split("_")[1])
+    assert main(["train", "--run-dir", str(trained_run), "--resume", "--steps", str(before + 256)]) == 0
+    after = int(latest_checkpoint(trained_run)[0].stem.split("_")[1])
+    assert after >= before + 256
+    assert (trained_run / "command.txt").read_text().count("--resume") == 1
+
+
+def test_export_parity_and_metadata(trained_run, capsys):
+    out = trained_run / "policy.onnx"
+    assert main(["export", str(trained_run), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "parity" in printed and "ok" in printed
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta[policy_file.META_FINGERPRINT] == CONTRACT.fingerprint
+    assert meta[policy_file.META_CONTRACT_JSON] == CONTRACT.to_json()
+    assert float(meta[policy_file.META_CONTROL_RATE]) == CONTRACT.control_rate_hz
+    assert int(meta[policy_file.META_STEPS]) > 0 and meta[policy_file.META_COMMIT]
+    assert json.loads(meta[policy_file.META_TRAIN_CONFIG])["ppo"]["n_envs"] == 8
+    loaded = policy_file.load_policy(out)
+    action, offsets = loaded(np.zeros((5, CONTRACT.obs_dim), dtype=np.float32))
+    assert action.shape == (5, CONTRACT.action_dim)
+    np.testing.assert_allclose(offsets, action * CONTRACT.action_scale_rad, atol=1e-7)
+    assert np.all(np.abs(action) <= CONTRACT.action_clip)
+
+
+def test_parity_is_within_bound_on_recorded_and_random_observations(trained_run):
+    from duck.train.export import load_run, parity_check
+
+    result = parity_check(load_run(trained_run), trained_run / "policy.onnx")
+    assert result["observations"] >= 2000
+    assert result["max_abs_error"] <= 1e-5
+
+
+def test_eval_writes_json_plots_and_report(trained_run, tmp_path):
+    policy = trained_run / "policy.onnx"
+    out = tmp_path / "eval.json"
+    plots = tmp_path / "plots"
+    args = ["eval", "--policy", str(policy), "--json", str(out), "--plots", str(plots), "--quick",
+            "--set", "suite.tracking_seconds=4.0", "--set", "suite.fixed_seconds=4.0",
+            "--set", "suite.push_seconds=4.0", "--set", "suite.push_episodes=2", "--set", "suite.tracking_episodes=2"]
+    assert main(args) == 0
+    metrics = json.loads(out.read_text())
+    assert {"fixed", "tracking", "push", "sim2sim", "gait", "stand"} <= set(metrics)
+    assert 0.0 <= metrics["tracking"]["survival_rate"] <= 1.0
+    assert set(metrics["push"]["survival_rate_by_kick_mps"]) == {"0.2", "0.4", "0.6", "0.8", "1.0"}
+    impulse = metrics["push"]["impulse_ns_by_kick_mps"]["1.0"]
+    assert impulse == pytest.approx(metrics["push"]["robot_mass_kg"], rel=1e-3)
+    assert {"fine_timestep", "randomized_dynamics"} == set(metrics["sim2sim"])
+    for name in ("velocity_tracking.png", "push_survival.png", "joint_trajectories.png", "foot_contacts.png",
+                 "report.md"):
+        assert (plots / name).stat().st_size > 0
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["train", "--run-dir", "X", "--set", "ppo.n_envz=3"], "ppo.n_envz"),
+    (["train", "--run-dir", "X", "--config", "/nonexistent.yaml"], "not found"),
+    (["train", "--run-dir", "/nonexistent-run", "--resume"], "config.yaml"),
+    (["export", "/nonexistent-run"], "not found"),
+    (["eval", "--policy", "/nonexistent.onnx"], "not found"),
+    (["eval", "--policy", "bad.onnx"], "not a loadable ONNX"),
+    (["sim", "--policy", "/nonexistent.onnx", "--video", "x.mp4"], "not found"),
+    (["sim", "--command", "9,0,0", "--video", "x.mp4"], "outside the contract range"),
+])
+def test_bad_input_is_a_one_line_error(argv, needle, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.onnx").write_bytes(b"this is not an ONNX model")
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1
