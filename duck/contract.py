@@ -144,9 +144,12 @@ class RobotContract:
     control_rate_hz: float = 50.0
     # Policy acts on the legs; head joints follow head commands (teleop) around home.
     action_joints: tuple[str, ...] = tuple(j.name for j in _leg("right", 10) + _leg("left", 20))
-    action_scale_rad: float = 0.25  # upstream v2 action scale (FACTS.md)
+    # 0.5 rad, twice upstream's 0.25: with 6.5 cm thigh and shin, +-0.25 rad on hip and knee
+    # lifts a foot only ~1.8 cm, too little for the clearance the walk bar asks for.
+    action_scale_rad: float = 0.5
     action_clip: float = 1.0
-    max_target_rate_rad_s: float = 5.24  # upstream v2 target-rate cap (FACTS.md)
+    # Below the XC330-M288-T no-load speed (81 rpm = 8.5 rad/s); upstream capped at 5.24.
+    max_target_rate_rad_s: float = 7.0
     gait_period_s: float = 0.5  # upstream PlaCo gait period 0.54 s, rounded to 25 steps
     commands: CommandRanges = field(default_factory=CommandRanges)
     head_command_range_rad: Range = Range(-0.5, 0.5)

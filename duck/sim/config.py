@@ -41,8 +41,8 @@ class RewardShape:
 
     lin_vel_sigma: float = 0.01  # exp(-err^2/sigma), err in m/s
     yaw_sigma: float = 0.1  # exp(-err^2/sigma), err in rad/s
-    swing_height_m: float = 0.035  # peak of the reference swing-foot height
-    feet_height_sigma: float = 0.0002  # exp(-sum err^2/sigma), err in m
+    swing_height_m: float = 0.03  # peak of the reference swing-foot height
+    feet_height_sigma: float = 0.0005  # exp(-sum err^2/sigma), err in m
     base_height_m: float = 0.155  # standing height of the trunk at home (measured)
 
     def validate(self) -> None:
