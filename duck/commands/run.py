@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_BAUD = 2_000_000  # XC330 is reliable at 2 Mbps (FACTS.md); set with `duck servo setup`
+SIM_PTY_LATENCY_MS = 3.0
 
 
 def register(sub: Any) -> None:
@@ -145,7 +146,9 @@ def run(args: argparse.Namespace) -> int:
 
     telemetry = None
     try:
-        bus = make_bus(port, args.baud, calibration)
+        # A pty has no USB latency timer, but its bytes cross a kernel workqueue that a busy
+        # box delays by a few ms; give the sim bus that as its "latency" so jitter is not a timeout.
+        bus = make_bus(port, args.baud, calibration, **({"latency_ms": SIM_PTY_LATENCY_MS} if args.sim else {}))
         io = RobotIO(bus, imu)
         if args.log is not None:
             meta = {"policy": str(args.policy), "contract_fingerprint": CONTRACT.fingerprint,

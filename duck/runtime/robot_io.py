@@ -33,12 +33,12 @@ class JointReading:
 
 
 def make_bus(port: str, baud: int, calibration: Mapping[int, Any] | None = None,
-             contract: RobotContract = CONTRACT, retries: int = 2) -> Any:
-    """A firmware_bridge bus over the contract's servos, in contract order."""
+             contract: RobotContract = CONTRACT, retries: int = 2, **options: Any) -> Any:
+    """A firmware_bridge bus over the contract's servos, in contract order (``options``: bus timing)."""
     from firmware_bridge import DynamixelBus, ServoSpec
 
     servos = [ServoSpec(j.servo_id, j.servo_model) for j in contract.joints]
-    return DynamixelBus(port, baud, servos, calibration=calibration, retries=retries)
+    return DynamixelBus(port, baud, servos, calibration=calibration, retries=retries, **options)
 
 
 class RobotIO:

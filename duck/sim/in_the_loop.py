@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import multiprocessing as mp
+import json
+import mmap
 import os
 import queue
+import select
 import signal
-import threading
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -95,7 +99,9 @@ def _make_backend(kind: str) -> Any:
     return MujocoServoBackend()
 
 
-def _sim_main(conn: Any, shared: Any, backend_kind: str, baud: int, parent: int, rt_priority: int | None) -> None:
+def _sim_main(shared_path: str, backend_kind: str, baud: int, rt_priority: int | None) -> None:
+    """Child process: serve the software servo and publish the IMU until told to stop (or orphaned)."""
+    parent = os.getppid()
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the runtime; it stops us
     if rt_priority is not None:
@@ -112,8 +118,15 @@ def _sim_main(conn: Any, shared: Any, backend_kind: str, baud: int, parent: int,
     imu_of = getattr(backend, "imu_reading", None)
     pos_of = getattr(backend, "base_position", None)
     frozen = False
-    block = np.frombuffer(shared, dtype=np.float64)
-    conn.send(("ready", path))
+    with open(shared_path, "r+b") as f:
+        mem = mmap.mmap(f.fileno(), _SIZE * 8)
+    block = np.frombuffer(mem, dtype=np.float64)
+
+    def reply(*msg: Any) -> None:
+        sys.stdout.write(json.dumps(msg) + "\n")
+        sys.stdout.flush()
+
+    reply("ready", path)
     try:
         while os.getppid() == parent:
             if not frozen:
@@ -123,16 +136,20 @@ def _sim_main(conn: Any, shared: Any, backend_kind: str, baud: int, parent: int,
                 block[_STAMP] = time.perf_counter()
                 block[_QUAT], block[_GYRO], block[_POS] = quat, gyro, pos
                 block[_SEQ] += 1
-            if conn.poll(0.002):
-                msg, arg = conn.recv()
-                if msg == "fault":
-                    server.inject(Fault.parse(arg))
-                elif msg == "freeze_imu":
-                    frozen = True
-                elif msg == "torque":
-                    conn.send(("torque", {s.boot_id: s.torque_on for s in server.servos}))
-                elif msg == "stop":
-                    break
+            if not select.select([sys.stdin], [], [], 0.002)[0]:
+                continue
+            line = sys.stdin.readline()
+            if not line:
+                break  # parent closed the pipe
+            msg, arg = json.loads(line)
+            if msg == "fault":
+                server.inject(Fault.parse(arg))
+            elif msg == "freeze_imu":
+                frozen = True
+            elif msg == "torque":
+                reply("torque", {str(s.boot_id): s.torque_on for s in server.servos})
+            elif msg == "stop":
+                break
     finally:
         server.stop()
 
@@ -219,34 +236,51 @@ class SimInTheLoop:
         self.rt_priority = rt_priority
         self.backend = backend
         self.baud = baud
-        self._ctx = mp.get_context("spawn")  # no fork after onnxruntime started its threads
-        self._shared = self._ctx.RawArray(ctypes.c_double, _SIZE)
-        self._conn, child = self._ctx.Pipe()
-        self._child_conn = child
-        self._proc: Any = None
+        fd, self._shared_path = tempfile.mkstemp(prefix="duck-sim-", suffix=".shm",
+                                                  dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+        os.write(fd, bytes(_SIZE * 8))
+        self._mem = mmap.mmap(fd, _SIZE * 8)
+        os.close(fd)
+        self._proc: subprocess.Popen[str] | None = None
         self._pending = [f for f in faults if f.name in BUS_FAULTS or f.name in ("imu_stale", *PAD_FAULTS)]
         self._policy_start: float | None = None
         self._pos_start: np.ndarray | None = None
         self._pos_end: np.ndarray | None = None
-        self._lock = threading.Lock()
         self.pad: ScriptedPad | None = ScriptedPad() if any(f.name in PAD_FAULTS for f in faults) else None
-        self.imu = SimImu(self._shared)
+        self.imu = SimImu(self._mem)
         self.injected: list[str] = []
 
     def start(self, timeout_s: float = 60.0) -> str:
         """Start the sim process; returns the pty path of its software servo."""
-        self._proc = self._ctx.Process(target=_sim_main, name="duck-sim", daemon=True,
-                                       args=(self._child_conn, self._shared, self.backend, self.baud, os.getpid(),
-                                             self.rt_priority))
-        self._proc.start()
-        deadline = time.monotonic() + timeout_s
-        while not self._conn.poll(0.05):
-            if not self._proc.is_alive() or time.monotonic() > deadline:
-                code = self._proc.exitcode
-                self.stop()
-                raise RuntimeError(f"the sim process failed to start (exit code {code})")
-        msg, path = self._conn.recv()
-        return path
+        # A plain subprocess, not multiprocessing: no fork after onnxruntime started
+        # its threads, and no re-import of the caller's __main__.
+        cmd = [sys.executable, "-m", "duck.sim.in_the_loop", self._shared_path, self.backend, str(self.baud),
+               "" if self.rt_priority is None else str(self.rt_priority)]
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        msg = self._recv(timeout_s)
+        if msg is None or msg[0] != "ready":
+            code = self._proc.poll()
+            self.stop()
+            raise RuntimeError(f"the sim process failed to start (exit code {code}, said {msg})")
+        return msg[1]
+
+    def _send(self, *msg: Any) -> bool:
+        if self._proc is None or self._proc.poll() is not None or self._proc.stdin is None:
+            return False
+        try:
+            self._proc.stdin.write(json.dumps(list(msg)) + "\n")
+            self._proc.stdin.flush()
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def _recv(self, timeout_s: float) -> list[Any] | None:
+        if self._proc is None or self._proc.stdout is None:
+            return None
+        if not select.select([self._proc.stdout], [], [], timeout_s)[0]:
+            return None
+        line = self._proc.stdout.readline()
+        return json.loads(line) if line else None
 
     def runtime_faults(self) -> list[RuntimeFault]:
         return [RuntimeFault(RUNTIME_FAULTS[f.name], f.at_s) for f in self.faults if f.name in RUNTIME_FAULTS]
@@ -286,9 +320,9 @@ class SimInTheLoop:
     def _fire(self, f: FaultSpec) -> None:
         self.injected.append(f.name)
         if f.name in BUS_FAULTS:
-            self._conn.send(("fault", f.emulator_fault()))
+            self._send("fault", f.emulator_fault())
         elif f.name == "imu_stale":
-            self._conn.send(("freeze_imu", None))
+            self._send("freeze_imu", None)
         elif f.name == "estop" and self.pad is not None:
             self.pad.press(BTN_EAST)
         elif f.name == "gamepad_unplug" and self.pad is not None:
@@ -302,24 +336,26 @@ class SimInTheLoop:
 
     def torque_states(self, timeout_s: float = 5.0) -> dict[int, bool] | None:
         """Ground truth from the emulator after the run: servo id -> torque enabled."""
-        if self._proc is None or not self._proc.is_alive():
+        if not self._send("torque", None):
             return None
-        self._conn.send(("torque", None))
-        if not self._conn.poll(timeout_s):
-            return None
-        _, states = self._conn.recv()
-        return states
+        msg = self._recv(timeout_s)
+        return {int(k): bool(v) for k, v in msg[1].items()} if msg and msg[0] == "torque" else None
 
     def stop(self) -> None:
-        if self._proc is None:
-            return
-        try:
-            self._conn.send(("stop", None))
-        except (OSError, BrokenPipeError):
-            pass
-        self._proc.join(timeout=5.0)
-        if self._proc.is_alive():
-            self._proc.kill()
-            self._proc.join(timeout=2.0)
-        self._proc = None
+        if self._proc is not None:
+            self._send("stop", None)
+            try:
+                self._proc.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=2.0)
+            for stream in (self._proc.stdin, self._proc.stdout):
+                if stream is not None:
+                    stream.close()
+            self._proc = None
+        if os.path.exists(self._shared_path):
+            os.unlink(self._shared_path)
 
+
+if __name__ == "__main__":
+    _sim_main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if sys.argv[4] else None)
