@@ -31,6 +31,7 @@ def register(sub: Any) -> None:
     p.add_argument("--command", help="fixed velocity command vx,vy,yaw (m/s, m/s, rad/s) instead of teleop")
     p.add_argument("--teleop", choices=("auto", "gamepad", "keyboard", "none"), default="auto",
                    help="command source when --command is not given (default: gamepad if found, else keyboard)")
+    p.add_argument("--ramp", type=float, default=2.0, help="start-up ramp to the home pose, seconds (default 2)")
     p.add_argument("--go", action="store_true", help="hand over to the policy at once (no start button)")
     p.add_argument("--json", type=Path, help="write a run summary (distance, falls, timing) as JSON")
     p.add_argument("--fault", action="append", default=[], metavar="NAME[@T][:SERVO]",
@@ -69,11 +70,8 @@ def _load_calibration(path: Path | None) -> dict[int, Any] | None:
     if path is None:
         return None
     from duck.calibration import load_calibration
-    from duck.contract import CONTRACT
 
-    by_joint = load_calibration(path)
-    ids = {j.name: j.servo_id for j in CONTRACT.joints}
-    return {ids[name]: cal for name, cal in by_joint.items()}
+    return load_calibration(path).servo_calibrations()
 
 
 def _release(args: argparse.Namespace) -> int:
@@ -121,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--fault injects faults into the simulated robot; it needs --sim")
     if command is not None and not (args.go or args.sim):
         raise UserError("--command gives no start button; add --go to hand over to the policy after the ramp")
+    if args.ramp <= 0:
+        raise UserError(f"--ramp must be positive, got {args.ramp}")
     if args.duration is not None and args.duration <= 0:
         raise UserError(f"--duration must be positive, got {args.duration}")
 
@@ -139,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
         from duck.runtime.port import find_u2d2
 
         port = args.port or find_u2d2()
+        if not Path(port).exists():
+            raise UserError(f"serial port {port} does not exist; plug in the U2D2 or omit --port to auto-detect it")
         imu = open_imu(imu_config)
         teleop = _make_teleop(args.teleop, command, policy_contract)
 
@@ -157,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
                     "control_rate_hz": CONTRACT.control_rate_hz, "sim": bool(args.sim), "port": port,
                     "baud": args.baud, "faults": list(args.fault), "argv": sys.argv[1:]}
             telemetry = Telemetry(args.log, meta)
-        config = RunConfig(duration_s=args.duration, go=args.go or args.sim,  # the sim has no operator to press start
+        # The sim has no operator to press start, so it always hands over after the ramp.
+        config = RunConfig(duration_s=args.duration, ramp_s=args.ramp, go=args.go or args.sim,
                            p_gain=args.p_gain, rt_priority=args.rt_priority, cpu=args.cpu,
                            runtime_faults=sim.runtime_faults() if sim is not None else [])
         runner = Runner(io, policy, teleop, config, telemetry=telemetry, probe=probe)

@@ -50,6 +50,7 @@ class RobotIO:
         self.contract = contract
         self._bus_open = False
         self._imu_open = False
+        self._saved_gains: dict[int, int] = {}
 
     # ---- lifecycle ---------------------------------------------------------------
     def open(self) -> list[str]:
@@ -124,16 +125,26 @@ class RobotIO:
         return None
 
     # ---- torque ------------------------------------------------------------------
-    def torque_on(self, p_gain: int | None) -> None:
-        if p_gain is not None:
-            self.bus.set_position_p_gain(int(p_gain))
+    def torque_on(self, low_p_gain: int | None) -> None:
+        """Torque on, softened to ``low_p_gain`` (each servo's own gain is saved for :meth:`restore_gains`)."""
+        from firmware_bridge.control_table import Reg
+
+        self._saved_gains = {}
+        if low_p_gain is not None:
+            for servo_id in self.bus.ids:
+                gain = self.bus.read_register(servo_id, Reg.POSITION_P_GAIN)
+                self._saved_gains[servo_id] = gain
+                self.bus.write_register(servo_id, Reg.POSITION_P_GAIN, min(int(low_p_gain), gain))
         self.bus.set_torque(True)
 
-    def set_p_gain(self, p_gain: int) -> str | None:
+    def restore_gains(self, p_gain: int | None = None) -> str | None:
+        """Back to the servos' own P gains (or ``p_gain`` for all); an error string instead of raising."""
         from firmware_bridge import BusError
+        from firmware_bridge.control_table import Reg
 
         try:
-            self.bus.set_position_p_gain(int(p_gain))
+            for servo_id, saved in self._saved_gains.items():
+                self.bus.write_register(servo_id, Reg.POSITION_P_GAIN, int(p_gain if p_gain is not None else saved))
         except BusError as exc:
             return str(exc)
         return None

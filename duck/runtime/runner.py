@@ -60,8 +60,8 @@ class RunConfig:
     go: bool = False  # hand over without waiting for the start button
     ramp_s: float = 2.0
     stop_ramp_s: float = 1.0
-    low_p_gain: int | None = 200  # start-up ramp stiffness (X330 default is 800-900)
-    p_gain: int | None = None  # restored after the ramp; None = leave the servos' own setting
+    low_p_gain: int | None = 500  # start-up ramp stiffness (XC330 ships at ~1100, XL330 at 400)
+    p_gain: int | None = None  # after the ramp; None = restore each servo's own gain
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     rt_priority: int | None = None
     cpu: int | None = None
@@ -261,10 +261,9 @@ class Runner:
                 s = min(1.0, (now - ramp_start) / cfg.ramp_s)
                 targets = ramp_from + (c.home - ramp_from) * _smooth(s)
                 if s >= 1.0:
-                    if cfg.p_gain is not None:
-                        err = self.io.set_p_gain(cfg.p_gain)
-                        if err:
-                            self._event("note", f"could not restore P gain: {err}")
+                    err = self.io.restore_gains(cfg.p_gain)
+                    if err:
+                        self._event("note", f"could not restore P gains: {err}")
                     self._set_mode(Mode.READY, "at home")
                     mode_since = now
             elif self.mode == Mode.READY:

@@ -262,6 +262,8 @@ class SimInTheLoop:
             code = self._proc.poll()
             self.stop()
             raise RuntimeError(f"the sim process failed to start (exit code {code}, said {msg})")
+        # Both sides have it mapped now; drop the name so nothing is left in /dev/shm even after a SIGKILL.
+        os.unlink(self._shared_path)
         return msg[1]
 
     def _send(self, *msg: Any) -> bool:
