@@ -151,6 +151,10 @@ class RobotContract:
     # Below the XC330-M288-T no-load speed (81 rpm = 8.5 rad/s); upstream capped at 5.24.
     max_target_rate_rad_s: float = 7.0
     gait_period_s: float = 0.5  # upstream PlaCo gait period 0.54 s, rounded to 25 steps
+    # Open-loop stepping reference added under the policy's offsets while a motion is
+    # commanded: hip +A, knee +2A, ankle -A on the swing leg keeps the sole flat and lifts
+    # it 0.13 * (cos 0.6 - cos(0.6 + A)) = 3 cm at A = 0.33 rad (thigh = shin = 6.5 cm).
+    gait_swing_amplitude_rad: float = 0.33
     commands: CommandRanges = field(default_factory=CommandRanges)
     head_command_range_rad: Range = Range(-0.5, 0.5)
     obs_terms: tuple[ObsTerm, ...] = _OBS_TERMS
@@ -292,6 +296,28 @@ class RobotContract:
             prev = np.asarray(previous_targets, dtype=np.float64)
             targets = np.clip(targets, prev - step, prev + step)
         return np.clip(targets, self.lower, self.upper)
+
+    def policy_targets(self, leg_offsets: Any, gait_phase: Any, command: Any, head_command: Any,
+                       previous_targets: Any | None) -> np.ndarray:
+        """The post-processing used in training and on the robot: policy offsets plus the
+        stepping reference (from the same ``gait_phase`` and ``command`` the policy observed),
+        then home, head commands, rate cap and limits (:meth:`targets_from_offsets`)."""
+        leg_offsets = np.asarray(leg_offsets, dtype=np.float64) + self.reference_offsets(gait_phase, command)
+        return self.targets_from_offsets(leg_offsets, head_command, previous_targets)
+
+    def reference_offsets(self, gait_phase: Any, command: Any) -> np.ndarray:
+        """Stepping reference for the action joints, from the observation's ``gait_phase``
+        (cos, sin) and ``command`` terms. Left swings while sin > 0, right while sin < 0;
+        zero when the command is zero (stand still)."""
+        phase_sin = np.asarray(gait_phase, dtype=np.float64)[..., 1]
+        moving = np.any(np.abs(np.asarray(command, dtype=np.float64)) > 1e-6, axis=-1)
+        lift = self.gait_swing_amplitude_rad * moving[..., None] * np.stack(
+            [np.maximum(-phase_sin, 0.0), np.maximum(phase_sin, 0.0)], axis=-1)  # (..., 2): right, left
+        out = np.zeros(lift.shape[:-1] + (self.action_dim,))
+        for side, column in (("right", 0), ("left", 1)):
+            for joint, gain in (("hip_pitch", 1.0), ("knee", 2.0), ("ankle", -1.0)):
+                out[..., self.action_joints.index(f"{side}_{joint}")] = gain * lift[..., column]
+        return out
 
     def gait_phase(self, time_s: Any) -> np.ndarray:
         """cos/sin of the gait clock at ``time_s`` (any shape) -> shape (..., 2)."""

@@ -106,3 +106,18 @@ def test_mirror_is_an_involution_and_swaps_legs():
     mirrored = CONTRACT.mirror_joint_values(values)
     np.testing.assert_array_equal(CONTRACT.mirror_joint_values(mirrored), values)
     assert mirrored[0] == values[5] and mirrored[12] == -values[12]
+
+
+def test_stepping_reference_lifts_the_swing_leg_only_when_moving():
+    c = CONTRACT
+    left_swing = c.gait_phase(c.gait_period_s / 4)  # sin = 1
+    ref = c.reference_offsets(left_swing, [0.1, 0.0, 0.0])
+    names = c.action_joints
+    assert ref[names.index("left_knee")] == pytest.approx(2 * c.gait_swing_amplitude_rad)
+    assert ref[names.index("left_hip_pitch")] == pytest.approx(-ref[names.index("left_ankle")])
+    assert ref[names.index("right_knee")] == 0.0
+    np.testing.assert_array_equal(c.reference_offsets(left_swing, [0.0, 0.0, 0.0]), 0.0)
+    batch = c.reference_offsets(np.stack([left_swing] * 3), np.zeros((3, 3)))
+    assert batch.shape == (3, c.action_dim)
+    targets = c.policy_targets(np.zeros(c.action_dim), left_swing, [0.1, 0, 0], np.zeros(3), None)
+    assert targets[c.joint_names.index("left_knee")] == pytest.approx(c.home[3] + 2 * c.gait_swing_amplitude_rad)

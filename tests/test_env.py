@@ -122,7 +122,8 @@ def _stand_episode(cfg: EnvConfig, seed: int, seconds: float) -> bool:
 
 
 def test_zero_action_stands_without_pushes_and_falls_sometimes_with_1mps_pushes():
-    base = EnvConfig()
+    # Zero action with a stand-still command holds the home pose (no stepping reference).
+    base = load(EnvConfig, overrides=["commands.stand_probability=1.0"])
     no_push = dataclasses.replace(base, dr=dataclasses.replace(base.dr, push=dataclasses.replace(
         base.dr.push, enabled=False)))
     assert not any(_stand_episode(no_push, seed, base.episode_length_s) for seed in range(3))

@@ -189,7 +189,9 @@ class BatchSim:
         self.offset_buffer = np.roll(self.offset_buffer, 1, axis=1)
         self.offset_buffer[:, 0] = offsets
         delayed = self.offset_buffer[self.all, self.action_latency]
-        self.targets = c.targets_from_offsets(delayed, self.head_command, self.targets)
+        # The reference uses the phase and command of the observation the policy just saw.
+        phase = c.gait_phase(self.step_count * c.control_dt_s)
+        self.targets = c.policy_targets(delayed, phase, self.command, self.head_command, self.targets)
         ctrl = self.targets + self.joint_offset
 
         if cfg.dr.push.enabled:
