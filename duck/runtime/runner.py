@@ -5,8 +5,8 @@ Each cycle, on an absolute-deadline grid at the contract's control rate:
 1. read the servos and the IMU (phases ``bus`` and ``imu``);
 2. build the observation with ``CONTRACT.pack`` (the same code the sim uses);
 3. run the policy (``inference``);
-4. post-process exactly as in training: ``CONTRACT.targets_from_offsets``
-   (home + offsets, head command, rate cap, joint limits);
+4. post-process exactly as in training: ``CONTRACT.policy_targets`` (offsets
+   plus the stepping reference, home, head command, rate cap, joint limits);
 5. write the goal positions (``bus``), log the cycle (``other``).
 
 Modes and fault reactions are in :mod:`duck.runtime.safety`. Whatever happens
@@ -209,12 +209,13 @@ class Runner:
             obs, action, offsets = nan_obs, None, None
             t_inf0 = t_inf1 = time.perf_counter()
             policy_mode = self.mode in (Mode.RUNNING, Mode.PAUSED)
+            command = np.zeros(3) if self.mode == Mode.PAUSED else tele.command
+            phase = c.gait_phase(policy_time)
             if policy_mode and joints.position is not None and imu is not None:
-                command = np.zeros(3) if self.mode == Mode.PAUSED else tele.command
                 obs = c.pack({
                     "gyro": imu.gyro, "gravity": imu.gravity, "command": command,
                     "joint_pos": joints.position - c.home, "joint_vel": joints.velocity,
-                    "last_action": last_action, "gait_phase": c.gait_phase(policy_time),
+                    "last_action": last_action, "gait_phase": phase,
                 })
                 t_inf0 = time.perf_counter()
                 action, offsets = self.policy(obs)
@@ -274,7 +275,9 @@ class Runner:
             elif policy_mode:
                 if action is not None and finite:
                     last_action = np.asarray(action, dtype=np.float64)
-                    targets = c.targets_from_offsets(offsets, tele.head, targets)
+                    # The training post-processing: offsets + stepping reference (same phase and
+                    # command the policy saw), home, head, rate cap, limits.
+                    targets = c.policy_targets(offsets, phase, command, tele.head, targets)
                 if self.mode == Mode.RUNNING and PAUSE in tele.events:
                     self._set_mode(Mode.PAUSED, "pause button")
                 elif self.mode == Mode.PAUSED and START in tele.events:
