@@ -144,9 +144,9 @@ class RobotContract:
     control_rate_hz: float = 50.0
     # Policy acts on the legs; head joints follow head commands (teleop) around home.
     action_joints: tuple[str, ...] = tuple(j.name for j in _leg("right", 10) + _leg("left", 20))
-    # 0.5 rad, twice upstream's 0.25: with 6.5 cm thigh and shin, +-0.25 rad on hip and knee
-    # lifts a foot only ~1.8 cm, too little for the clearance the walk bar asks for.
-    action_scale_rad: float = 0.5
+    # Upstream v2's 0.25 rad. The stepping reference below supplies the foot lift, and a
+    # residual this small cannot cancel it (at 0.5 rad policies learned to stand instead).
+    action_scale_rad: float = 0.25
     action_clip: float = 1.0
     # Below the XC330-M288-T no-load speed (81 rpm = 8.5 rad/s); upstream capped at 5.24.
     max_target_rate_rad_s: float = 7.0
