@@ -313,6 +313,9 @@ class SimInTheLoop:
             if self._policy_start is None:
                 self._policy_start, self._pos_start = now, pos
             self._pos_end = pos
+        if self._policy_start is not None:
+            # Keep firing after hand-over whatever the mode: a runtime-side fault (NaN) may
+            # already have moved the runtime to HOLD in the cycle it became due.
             t = now - self._policy_start
             for f in [f for f in self._pending if f.at_s <= t]:
                 self._pending.remove(f)
