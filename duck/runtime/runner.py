@@ -329,6 +329,8 @@ class Runner:
         other = (end - start) - bus - imu_dt - inference
         for name, value in zip(PHASES, (bus, imu_dt, inference, other), strict=True):
             self._phase[name].append(value)
+        # The probe (sim-in-the-loop ground truth, fault schedule) runs with or without a log.
+        extra = self.probe(self.mode) if self.probe is not None else {}
         if self.telemetry is None:
             return
         nj = self.c.num_joints
@@ -343,8 +345,7 @@ class Runner:
             gravity=imu.gravity if imu is not None else np.full(3, np.nan),
             command=tele.command, head=tele.head, gamepad=tele.connected,
         )
-        if self.probe is not None:
-            row.update(self.probe(self.mode))
+        row.update(extra)
         self.telemetry.record(**row)
 
     def _result(self, final_state: str, released: list[int], unconfirmed: list[int]) -> RunResult:

@@ -1,0 +1,37 @@
+"""Shipped policies: every ONNX in policies/ loads through the runtime's loader (contract check),
+and the shipped walk.onnx walks (a slice of eval suite (a))."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from duck.contract import CONTRACT
+from duck.paths import POLICIES_DIR
+from duck.runtime.policy import META_FINGERPRINT, load_policy
+
+POLICIES = sorted(POLICIES_DIR.glob("*.onnx"))
+
+
+def test_walk_policy_ships():
+    assert (POLICIES_DIR / "walk.onnx") in POLICIES
+    assert (POLICIES_DIR / "walk.md").is_file()
+
+
+@pytest.mark.parametrize("path", POLICIES, ids=[p.name for p in POLICIES])
+def test_every_shipped_policy_matches_the_contract(path):
+    policy = load_policy(path)
+    assert policy.metadata[META_FINGERPRINT] == CONTRACT.fingerprint
+    action, offsets = policy(np.zeros(CONTRACT.obs_dim, dtype=np.float32))
+    assert action.shape == (CONTRACT.action_dim,) and np.all(np.isfinite(offsets))
+
+
+def test_walk_policy_walks_one_metre_forward_in_10s():
+    from duck.evaluation.suite import SuiteSettings, fixed_section
+    from duck.sim.config import EnvConfig
+
+    policy = load_policy(POLICIES_DIR / "walk.onnx")
+    fixed, _ = fixed_section(policy, EnvConfig(), SuiteSettings())
+    forward = fixed["forward"]
+    assert not forward["fell"]
+    assert forward["forward_distance_m"] >= 1.0
