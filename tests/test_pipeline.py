@@ -24,6 +24,13 @@ def trained_run(tmp_path_factory):
     return run_dir
 
 
+@pytest.fixture(scope="module")
+def exported(trained_run):
+    out = trained_run / "exported.onnx"
+    assert main(["export", str(trained_run), "--out", str(out), "--skip-parity"]) == 0
+    return out
+
+
 def test_train_writes_config_commit_checkpoints_and_evals(trained_run):
     for name in ("config.yaml", "command.txt", "git_commit.txt", "evals.jsonl"):
         assert (trained_run / name).is_file(), name
@@ -60,16 +67,16 @@ def test_export_parity_and_metadata(trained_run, capsys):
     assert np.all(np.abs(action) <= CONTRACT.action_clip)
 
 
-def test_parity_is_within_bound_on_recorded_and_random_observations(trained_run):
+def test_parity_is_within_bound_on_recorded_and_random_observations(trained_run, exported):
     from duck.train.export import load_run, parity_check
 
-    result = parity_check(load_run(trained_run), trained_run / "policy.onnx")
+    result = parity_check(load_run(trained_run), exported)
     assert result["observations"] >= 2000
     assert result["max_abs_error"] <= 1e-5
 
 
-def test_eval_writes_json_plots_and_report(trained_run, tmp_path):
-    policy = trained_run / "policy.onnx"
+def test_eval_writes_json_plots_and_report(exported, tmp_path):
+    policy = exported
     out = tmp_path / "eval.json"
     plots = tmp_path / "plots"
     args = ["eval", "--policy", str(policy), "--json", str(out), "--plots", str(plots), "--quick",

@@ -59,7 +59,7 @@ def run_episodes(policy: Policy, cfg: EnvConfig, n: int, seconds: float, seed: i
         first = command_fn(0, sim)
         if first is not None:
             sim.set_command(first)
-            obs = sim._observe(sim.all)  # the first observation must carry the command
+            obs = sim.observe()  # the first observation must carry the command
         steps = int(round(seconds / sim.contract.control_dt_s))
         rec: dict[str, list[np.ndarray]] = {k: [] for k in Trace.__dataclass_fields__ if k not in ("dt", "mass_kg")}
         alive = np.ones(n, dtype=bool)
@@ -68,13 +68,13 @@ def run_episodes(policy: Policy, cfg: EnvConfig, n: int, seconds: float, seed: i
                 cmd = command_fn(t, sim)
                 if cmd is not None:
                     sim.set_command(cmd)
-                    obs = sim._observe(sim.all)
+                    obs = sim.observe()
             if kick_fn is not None:
                 kick_fn(t, sim)
             action, _ = policy(obs)
             obs, _, terminated, _, _ = sim.step(action)
             alive &= ~terminated
-            s = sim._step_state(sim.last_action, sim_contacts(sim))
+            s = sim.step_state()
             yaw = quat_to_yaw(sim.qpos[:, 3:7])
             vel = heading_frame(yaw, sim.qvel[:, 0:3])
             vel[:, 2] = s.ang_vel_world[:, 2]
@@ -92,11 +92,6 @@ def run_episodes(policy: Policy, cfg: EnvConfig, n: int, seconds: float, seed: i
         return Trace(**{k: np.array(v) for k, v in rec.items()}, dt=sim.contract.control_dt_s, mass_kg=sim.idx.mass)
     finally:
         sim.close()
-
-
-def sim_contacts(sim: BatchSim) -> np.ndarray:
-    """Foot contact from the touch sensors at the end of the last control step."""
-    return sim.sensors[:, sim.idx.foot_touch] > 0.0
 
 
 __all__ = ["Trace", "run_episodes", "eval_config", "SOLE_SITE_HEIGHT"]

@@ -177,6 +177,15 @@ class BatchSim:
         if hold:
             self.next_command_step[idx] = np.iinfo(np.int64).max
 
+    def observe(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """Fresh observations (e.g. after :meth:`set_command`), with this step's sensor noise."""
+        return self._observe(self.all if idx is None else np.asarray(idx))
+
+    def step_state(self) -> rewards.StepState:
+        """Everything the reward terms see, for the state reached by the last :meth:`step`."""
+        touch = self.sensors[:, self.idx.foot_touch] > 0.0
+        return self._step_state(self.last_action, touch)
+
     def kick(self, idx: np.ndarray, velocity_xy: np.ndarray) -> None:
         """Add a horizontal velocity kick (m/s) to the base of envs ``idx``."""
         self.qvel[idx, 0:2] += velocity_xy

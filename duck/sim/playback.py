@@ -47,7 +47,7 @@ def record_video(policy: Policy, cfg: EnvConfig, command: np.ndarray, seconds: f
     sim = make_sim(cfg, seconds, pushes)
     obs = sim.reset(sim.all)
     sim.set_command(command[None])
-    obs = sim._observe(sim.all)
+    obs = sim.observe()
     model = sim.model
     model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
     model.vis.global_.offheight = max(model.vis.global_.offheight, height)
@@ -118,7 +118,7 @@ def view(policy: Policy, cfg: EnvConfig, command: np.ndarray, seconds: float, pu
                     obs = sim.reset(sim.all)
                     reset[0] = False
                 sim.set_command(cmd[None])
-                obs = sim._observe(sim.all)
+                obs = sim.observe()
                 action, _ = policy(obs[0])
                 obs, _, terminated, _, _ = sim.step(action[None])
                 fell |= bool(terminated[0])
