@@ -53,7 +53,13 @@ class TrainConfig:
     eval_every_steps: int = 1_000_000
     eval_episodes: int = 8
     torch_threads: int = 1
-    push_curriculum_steps: int = 4_000_000  # kick magnitude ramps from 0 to the configured range
+    # Kick magnitude multiplier: "adaptive" raises it by push_curriculum_step after each rollout
+    # whose fall rate is under push_curriculum_falls[0] and lowers it above [1]; "linear" ramps
+    # it from 0 to 1 over push_curriculum_steps; "off" applies the full range from the start.
+    push_curriculum: str = "adaptive"
+    push_curriculum_steps: int = 4_000_000
+    push_curriculum_step: float = 0.02
+    push_curriculum_falls: tuple[float, float] = (0.15, 0.4)
     env: EnvConfig = field(default_factory=EnvConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
 
@@ -62,3 +68,7 @@ class TrainConfig:
         check_range("checkpoint_every_steps", self.checkpoint_every_steps, 1)
         check_range("eval_every_steps", self.eval_every_steps, 1)
         check_range("torch_threads", self.torch_threads, 1, 64)
+        if self.push_curriculum not in ("adaptive", "linear", "off"):
+            from duck.config import ConfigError
+
+            raise ConfigError(f"push_curriculum: must be adaptive, linear or off, got {self.push_curriculum!r}")

@@ -67,6 +67,7 @@ class TrainingCallback(BaseCallback):
         self.cfg, self.run_dir, self.total = cfg, run_dir, total_steps
         self.terms: dict[str, list[float]] = {}
         self.falls: list[bool] = []
+        self.rollout_env_steps = 0
         self.lengths: list[int] = []
         self.bar = None
         self.t0 = time.time()
@@ -77,6 +78,8 @@ class TrainingCallback(BaseCallback):
 
         self.steps0 = self.num_timesteps
         self.sim = self.model.get_vec_normalize_env().venv.sim
+        if self.cfg.push_curriculum != "off":
+            self.sim.push_scale = 0.0
         self.next_ckpt = (self.num_timesteps // self.cfg.checkpoint_every_steps + 1) * self.cfg.checkpoint_every_steps
         self.next_eval = (self.num_timesteps // self.cfg.eval_every_steps + 1) * self.cfg.eval_every_steps
         self.bar = tqdm(total=self.total, initial=self.num_timesteps, unit="step", unit_scale=True,
@@ -90,8 +93,9 @@ class TrainingCallback(BaseCallback):
                 self.falls.append(info["fell"])
                 self.lengths.append(info["episode"]["l"])
         self.bar.update(self.training_env.num_envs)
-        if self.cfg.push_curriculum_steps > 0:
-            self.sim.push_scale = min(1.0, self.num_timesteps / self.cfg.push_curriculum_steps)
+        self.rollout_env_steps += self.training_env.num_envs
+        if self.cfg.push_curriculum == "linear":
+            self.sim.push_scale = min(1.0, self.num_timesteps / max(1, self.cfg.push_curriculum_steps))
         if self.num_timesteps >= self.next_ckpt:
             self.save_checkpoint()
             self.next_ckpt += self.cfg.checkpoint_every_steps
@@ -100,7 +104,25 @@ class TrainingCallback(BaseCallback):
             self.next_eval += self.cfg.eval_every_steps
         return True
 
+    def _update_push_curriculum(self) -> None:
+        cfg = self.cfg
+        if cfg.push_curriculum == "off":
+            self.sim.push_scale = 1.0
+        elif cfg.push_curriculum == "adaptive":
+            # Falls per full-length episode's worth of env steps: unbiased by how many
+            # episodes happened to end within this rollout.
+            episodes = self.rollout_env_steps / self.sim.max_steps
+            rate = float(np.sum(self.falls)) / max(episodes, 1e-9)
+            self.logger.record("curriculum/falls_per_episode", rate)
+            low, high = cfg.push_curriculum_falls
+            if rate < low:
+                self.sim.push_scale = min(1.0, self.sim.push_scale + cfg.push_curriculum_step)
+            elif rate > high:
+                self.sim.push_scale = max(0.0, self.sim.push_scale - cfg.push_curriculum_step)
+        self.logger.record("curriculum/push_scale", self.sim.push_scale)
+
     def _on_rollout_end(self) -> None:
+        self._update_push_curriculum()
         for k, v in self.terms.items():
             self.logger.record(f"reward_terms/{k}", float(np.mean(v)))
         if self.falls:
@@ -112,6 +134,7 @@ class TrainingCallback(BaseCallback):
         elapsed = time.time() - self.t0
         self.logger.record("time/wall_steps_per_s", (self.num_timesteps - self.steps0) / max(elapsed, 1e-9))
         self.terms, self.falls, self.lengths = {}, [], []
+        self.rollout_env_steps = 0
 
     def _on_training_end(self) -> None:
         self.save_checkpoint()
