@@ -27,9 +27,9 @@ from stable_baselines3.common.vec_env import VecNormalize
 from duck.config import load, to_dict
 from duck.errors import UserError
 from duck.paths import REPO_ROOT
-from duck.sim.config import no_randomization
 from duck.sim.vec_env import DuckVecEnv
 from duck.train.config import TrainConfig
+from duck.transforms import heading_frame, quat_to_yaw
 
 
 def git_commit() -> str:
@@ -175,8 +175,6 @@ def quick_eval(model: PPO, cfg: TrainConfig, episodes: int, seconds: float = 10.
         for i in np.flatnonzero(dones):
             if infos[i].get("fell"):
                 alive[i] = False
-        from duck.transforms import heading_frame, quat_to_yaw
-
         vel = heading_frame(quat_to_yaw(venv.sim.qpos[:, 3:7]), venv.sim.qvel[:, 0:3])
         err = np.sum((vel[:, :2] - venv.sim.command[:, :2]) ** 2, axis=-1)
         sq_err += float(np.sum(err[alive]))
@@ -228,8 +226,3 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
     venv.close()
     final = latest_checkpoint(run_dir)
     return final[0] if final else run_dir
-
-
-def deterministic_env_config(cfg: TrainConfig):
-    """The env config with all randomization off (for exports' recorded-observation parity)."""
-    return no_randomization(cfg.env)
