@@ -203,9 +203,11 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
     checkpoint = latest_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
         raise UserError(f"--resume: no checkpoint in {run_dir / 'checkpoints'}")
-    if not resume:
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        (run_dir / "git_commit.txt").write_text(git_commit() + "\n")
+    # The resolved config; on --resume with --set overrides it becomes the run's config
+    # (command.txt keeps the history of invocations).
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    with open(run_dir / "git_commit.txt", "a") as f:
+        f.write(git_commit() + "\n")
     with open(run_dir / "command.txt", "a") as f:
         f.write(" ".join(argv or sys.argv) + "\n")
 
