@@ -105,6 +105,10 @@ def test_sdk_bulk_write_and_reg_write_action(port):
     assert PH.read1ByteTxRx(port, 22, Reg.REGISTERED_INSTRUCTION.address)[0] == 1
     assert PH.read1ByteTxRx(port, 22, Reg.LED.address)[0] == 0  # not yet
     assert PH.action(port, 22) == sdk.COMM_SUCCESS
+    # The SDK sends ACTION without reading the servo's status reply; drop that reply so the
+    # next read does not race with it (the same holds on hardware).
+    time.sleep(0.01)
+    port.clearPort()
     assert PH.read1ByteTxRx(port, 22, Reg.LED.address)[0] == 1
     assert PH.action(port, 23) == sdk.COMM_SUCCESS  # the SDK does not wait for Action's status
     time.sleep(0.01)

@@ -11,7 +11,7 @@ def walk_bar(m: dict) -> list[tuple[str, float, str, bool]]:
     fwd = m["fixed"]["forward"]
     rows.append(("forward 0.15: mean vx over last 8 s [m/s]", fwd["achieved_vx_mps"], "0.11-0.19",
                  0.11 <= fwd["achieved_vx_mps"] <= 0.19))
-    rows.append(("forward 0.15: |lateral drift| [m]", abs(fwd["lateral_drift_m"]), "<= 0.15",
+    rows.append(("forward 0.15: abs lateral drift [m]", abs(fwd["lateral_drift_m"]), "<= 0.15",
                  abs(fwd["lateral_drift_m"]) <= 0.15))
     rows.append(("forward 0.15: no fall", float(fwd["fell"]), "0", not fwd["fell"]))
     for name in ("backward", "left", "right", "turn_left", "turn_right"):
