@@ -1,4 +1,4 @@
-"""gymnasium registration (also exposed as a ``gymnasium.envs`` entry point)."""
+"""gymnasium registration, done by ``import duck.sim`` (gymnasium 1.x has no plugin entry points)."""
 
 from __future__ import annotations
 
