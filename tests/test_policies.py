@@ -41,8 +41,6 @@ def test_walk_policy_walks_forward_without_falling(forward_walk):
     assert forward_walk["forward_distance_m"] >= 0.5
 
 
-@pytest.mark.xfail(strict=True, reason="issue 5 open: the shipped policy yaws while walking "
-                                       "(0.74 m along the start heading in 10 s)")
 def test_walk_policy_walks_one_metre_forward_in_10s(forward_walk):
     assert not forward_walk["fell"]
     assert forward_walk["forward_distance_m"] >= 1.0
