@@ -24,6 +24,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -180,30 +181,32 @@ class RobotContract:
     def control_dt_s(self) -> float:
         return 1.0 / self.control_rate_hz
 
-    @property
+    # Derived arrays are computed once (they sit on the env's and the robot's hot path)
+    # and read-only, so no caller can change the contract through them.
+    @cached_property
     def home(self) -> np.ndarray:
-        return np.array([j.home_rad for j in self.joints])
+        return _frozen([j.home_rad for j in self.joints])
 
-    @property
+    @cached_property
     def lower(self) -> np.ndarray:
-        return np.array([j.lower_rad for j in self.joints])
+        return _frozen([j.lower_rad for j in self.joints])
 
-    @property
+    @cached_property
     def upper(self) -> np.ndarray:
-        return np.array([j.upper_rad for j in self.joints])
+        return _frozen([j.upper_rad for j in self.joints])
 
     @property
     def servo_ids(self) -> tuple[int, ...]:
         return tuple(j.servo_id for j in self.joints)
 
-    @property
+    @cached_property
     def action_indices(self) -> np.ndarray:
         """Indices into the joint order of the joints the policy acts on."""
-        return np.array([self.joint_names.index(n) for n in self.action_joints])
+        return _frozen([self.joint_names.index(n) for n in self.action_joints])
 
-    @property
+    @cached_property
     def head_indices(self) -> np.ndarray:
-        return np.array([i for i, j in enumerate(self.joints) if j.group == "head"])
+        return _frozen([i for i, j in enumerate(self.joints) if j.group == "head"])
 
     def term(self, name: str) -> ObsTerm:
         for t in self.obs_terms:
@@ -223,14 +226,14 @@ class RobotContract:
             start += t.size
         raise ContractError(f"unknown observation term {name!r}; terms are {self.term_names}")
 
-    @property
+    @cached_property
     def obs_scale(self) -> np.ndarray:
-        return np.concatenate([np.full(t.size, t.scale) for t in self.obs_terms])
+        return _frozen(np.concatenate([np.full(t.size, t.scale) for t in self.obs_terms]))
 
-    @property
+    @cached_property
     def obs_noise(self) -> np.ndarray:
         """Per-element noise std in *packed* (scaled) units."""
-        return np.concatenate([np.full(t.size, t.noise * t.scale) for t in self.obs_terms])
+        return _frozen(np.concatenate([np.full(t.size, t.noise * t.scale) for t in self.obs_terms]))
 
     # ---- observation packing -------------------------------------------------------
     def pack(self, terms: Mapping[str, Any]) -> np.ndarray:
@@ -313,11 +316,16 @@ class RobotContract:
         moving = np.any(np.abs(np.asarray(command, dtype=np.float64)) > 1e-6, axis=-1)
         lift = self.gait_swing_amplitude_rad * moving[..., None] * np.stack(
             [np.maximum(-phase_sin, 0.0), np.maximum(phase_sin, 0.0)], axis=-1)  # (..., 2): right, left
-        out = np.zeros(lift.shape[:-1] + (self.action_dim,))
+        return lift @ self._reference_gains
+
+    @cached_property
+    def _reference_gains(self) -> np.ndarray:
+        """(2, action_dim): how a unit lift of the right/left foot maps onto the action joints."""
+        gains = np.zeros((2, self.action_dim))
         for side, column in (("right", 0), ("left", 1)):
             for joint, gain in (("hip_pitch", 1.0), ("knee", 2.0), ("ankle", -1.0)):
-                out[..., self.action_joints.index(f"{side}_{joint}")] = gain * lift[..., column]
-        return out
+                gains[column, self.action_joints.index(f"{side}_{joint}")] = gain
+        return _frozen(gains)
 
     def gait_phase(self, time_s: Any) -> np.ndarray:
         """cos/sin of the gait clock at ``time_s`` (any shape) -> shape (..., 2)."""
@@ -384,6 +392,12 @@ class RobotContract:
             if mine.get(key) != theirs.get(key):
                 out.append(f"{key}: installed={_short(mine.get(key))} policy={_short(theirs.get(key))}")
         return out
+
+
+def _frozen(values: Any) -> np.ndarray:
+    array = np.array(values)
+    array.flags.writeable = False
+    return array
 
 
 def _short(value: Any, limit: int = 120) -> str:

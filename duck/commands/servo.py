@@ -204,8 +204,6 @@ def _monitor(args) -> int:
 
 
 def _emulate(args) -> int:
-    import signal
-    import threading
 
     from firmware_bridge.control_table import BAUD_TO_CODE
     from firmware_bridge.emulator import Fault, IdealBackend, SoftwareServo
@@ -223,16 +221,7 @@ def _emulate(args) -> int:
     else:
         backend = IdealBackend()
     emu = SoftwareServo(_specs(), backend, baud=args.baud, return_delay=args.return_delay)
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
-    print(emu.start(), flush=True)
-    for f in faults:
-        emu.inject(f)
-    print(f"serving {len(emu.servos)} servos at {args.baud} baud ({args.backend} backend); Ctrl-C to stop",
-          file=sys.stderr, flush=True)
-    try:
-        done.wait()
-    finally:
-        emu.stop()
+    emu.serve_until_signal(faults, on_start=lambda _: print(
+        f"serving {len(emu.servos)} servos at {args.baud} baud ({args.backend} backend); Ctrl-C to stop",
+        file=sys.stderr, flush=True))
     return 0

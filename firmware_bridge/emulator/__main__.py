@@ -9,9 +9,7 @@ timing is not disturbed by the client's interpreter lock.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 
 from firmware_bridge.emulator import Fault, IdealBackend, SoftwareServo
 from firmware_bridge.spec import ServoSpec
@@ -29,17 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         faults = [Fault.parse(f) for f in args.fault]
     except (ValueError, IndexError) as exc:
         parser.error(str(exc))
-    emu = SoftwareServo(servos, IdealBackend(), baud=args.baud, return_delay=args.return_delay)
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
-    print(emu.start(), flush=True)
-    for f in faults:
-        emu.inject(f)
-    try:
-        done.wait()
-    finally:
-        emu.stop()
+    SoftwareServo(servos, IdealBackend(), baud=args.baud, return_delay=args.return_delay).serve_until_signal(faults)
     return 0
 
 

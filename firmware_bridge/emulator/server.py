@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import random
 import select
+import signal
 import termios
 import threading
 import time
@@ -93,6 +94,23 @@ class SoftwareServo:
                 except OSError:
                     pass
         self._master = self._slave = None
+
+    def serve_until_signal(self, faults: Sequence[Fault] = (), on_start=None) -> None:
+        """Start, print the pty path as the first stdout line, inject ``faults`` and serve
+        until SIGINT/SIGTERM (the CLI entry points). ``on_start(path)`` runs after the print."""
+        done = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: done.set())
+        path = self.start()
+        print(path, flush=True)
+        for fault in faults:
+            self.inject(fault)
+        if on_start is not None:
+            on_start(path)
+        try:
+            done.wait()
+        finally:
+            self.stop()
 
     def __enter__(self) -> SoftwareServo:
         self.start()
