@@ -340,6 +340,56 @@ class RobotContract:
         sign = np.array([j.mirror_sign for j in self.joints])
         return values[..., perm] * sign
 
+    # Reflection across the sagittal (x-z) plane, per observation term: polar vectors
+    # flip y; the gyro (a pseudovector) flips x and z; commands flip vy and yaw rate;
+    # joint terms swap sides; the gait clock moves half a period (the other foot swings).
+    @cached_property
+    def _mirror_signs_by_term(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        joint_perm = np.array([self.joint_names.index(j.mirror) for j in self.joints])
+        joint_sign = np.array([j.mirror_sign for j in self.joints])
+        action_perm, action_sign = self.action_mirror
+        identity3 = np.arange(3)
+        return {
+            "gyro": (identity3, np.array([-1.0, 1.0, -1.0])),
+            "gravity": (identity3, np.array([1.0, -1.0, 1.0])),
+            "command": (identity3, np.array([1.0, -1.0, -1.0])),
+            "joint_pos": (joint_perm, joint_sign),
+            "joint_vel": (joint_perm, joint_sign),
+            "last_action": (action_perm, action_sign),
+            "gait_phase": (np.arange(2), np.array([-1.0, -1.0])),
+        }
+
+    @cached_property
+    def action_mirror(self) -> tuple[np.ndarray, np.ndarray]:
+        """(permutation, sign) with ``mirrored = action[..., perm] * sign``."""
+        joints = {j.name: j for j in self.joints}
+        perm = np.array([self.action_joints.index(joints[n].mirror) for n in self.action_joints])
+        sign = np.array([joints[n].mirror_sign for n in self.action_joints])
+        return _frozen(perm), _frozen(sign)
+
+    @cached_property
+    def observation_mirror(self) -> tuple[np.ndarray, np.ndarray]:
+        """(permutation, sign) with ``mirrored = obs[..., perm] * sign``: the observation
+        the robot would see in the sagittally mirrored world (used for symmetry training)."""
+        by_term = self._mirror_signs_by_term
+        if set(by_term) != set(self.term_names):
+            raise ContractError(f"no mirror rule for observation terms {set(self.term_names) - set(by_term)}")
+        perm, sign = [], []
+        for t in self.obs_terms:
+            start = self.term_slice(t.name).start
+            term_perm, term_sign = by_term[t.name]
+            perm.append(start + term_perm)
+            sign.append(term_sign)
+        return _frozen(np.concatenate(perm)), _frozen(np.concatenate(sign))
+
+    def mirror_observation(self, obs: Any) -> np.ndarray:
+        perm, sign = self.observation_mirror
+        return np.asarray(obs)[..., perm] * sign
+
+    def mirror_action(self, action: Any) -> np.ndarray:
+        perm, sign = self.action_mirror
+        return np.asarray(action)[..., perm] * sign
+
     # ---- serialisation -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

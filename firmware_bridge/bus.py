@@ -233,11 +233,13 @@ class DynamixelBus:
         # and the next read's replies come after them.
         self._wire_free_at = time.perf_counter() + self.write_wire_bytes() * 10.0 / self.baud
 
-    def read_state(self) -> BusState:
+    def read_state(self, deadline: float | None = None) -> BusState:
         """Position, velocity and current of every servo.
 
         A failed read is retried up to ``retries`` times (retries use plain Sync
-        Read, which names the servo that failed). If all attempts fail, the last
+        Read, which names the servo that failed), but no retry starts that could
+        still be waiting at ``deadline`` (a ``time.perf_counter()`` value: the
+        control loop's budget for the bus). If all attempts fail, the last
         good state comes back with ``stale=True`` and ``error`` set, at most
         ``max_stale_reads`` times in a row; after that, or with no good state
         yet, the typed error is raised. Never zeros.
@@ -246,6 +248,8 @@ class DynamixelBus:
         last_exc: BusError | None = None
         for attempt in range(self.retries + 1):
             fast = self.use_fast_sync_read and attempt == 0
+            if attempt > 0 and deadline is not None and time.perf_counter() + self.read_timeout_s(fast) > deadline:
+                break
             try:
                 raw = self._read_block(fast)
             except (BusTimeoutError, CorruptPacketError) as exc:

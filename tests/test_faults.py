@@ -50,6 +50,24 @@ def test_silent_servo_is_stale_then_missing_error(emu, kind):
         assert not bus.read_state().stale
 
 
+def test_retries_stop_at_the_loop_deadline(emu):
+    """A retry that could still be waiting at the caller's deadline is not started: one
+    stale read instead of an overrun. Counted on the wire, not timed."""
+    with _bus(emu, max_stale_reads=5) as bus:
+        bus.read_state()
+        emu.inject(Fault(FaultKind.DROP, 12))
+        sent = emu.stats["instructions"]
+        assert bus.read_state().stale
+        assert emu.stats["instructions"] - sent == 1 + bus.retries  # no deadline: every retry
+        sent = emu.stats["instructions"]
+        assert bus.read_state(deadline=time.perf_counter() + 0.5).stale
+        assert emu.stats["instructions"] - sent == 1 + bus.retries  # a deadline with room: same
+        sent = emu.stats["instructions"]
+        s = bus.read_state(deadline=time.perf_counter())
+        assert s.stale and isinstance(s.error, (ServoMissingError, CorruptPacketError))  # fast read: truncated
+        assert emu.stats["instructions"] - sent == 1  # the first attempt only
+
+
 def test_missing_servo_without_history_raises_and_ping_names_it(emu):
     emu.inject(Fault(FaultKind.MISSING, 31))
     with _bus(emu) as bus:

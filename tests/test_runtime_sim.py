@@ -129,3 +129,17 @@ def test_walk_policy_walks_in_sim_through_the_whole_stack(walk_summary) -> None:
     for key in ("overruns", "period_p99_error_ms"):
         assert key in walk_summary
     assert set(walk_summary["phase_ms"]) == {"bus", "imu", "inference", "other"}
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_sim_process_gets_its_own_cpu():
+    """The emulated servos run on a CPU the runtime loop is not pinned to (see _sim_main)."""
+    from duck.sim.in_the_loop import SimInTheLoop
+
+    sim = SimInTheLoop([], backend="ideal")
+    sim.start()
+    try:
+        assert sim.sim_cpu != sim.runtime_cpu
+        assert os.sched_getaffinity(sim._proc.pid) == {sim.sim_cpu}
+    finally:
+        sim.stop()

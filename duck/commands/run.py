@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_BAUD = 2_000_000  # XC330 is reliable at 2 Mbps (FACTS.md); set with `duck servo setup`
-SIM_PTY_LATENCY_MS = 3.0
+SIM_PTY_LATENCY_MS = 4.0
 
 
 def register(sub: Any) -> None:
@@ -38,7 +38,8 @@ def register(sub: Any) -> None:
                    help="with --sim: inject a fault T s after hand-over (servo_timeout, crc, overload, "
                         "servo_missing, imu_stale, nan, overrun, estop, gamepad_unplug)")
     p.add_argument("--rt-priority", type=int, help="SCHED_FIFO priority for the loop (needs CAP_SYS_NICE)")
-    p.add_argument("--cpu", type=int, help="pin the loop to this CPU")
+    p.add_argument("--cpu", type=int, help="pin the loop to this CPU (with --sim the default is a CPU "
+                                                "the simulator does not use)")
     p.add_argument("--p-gain", type=int, help="Position P gain after the start-up ramp (default: keep the servos')")
     p.add_argument("--release", action="store_true",
                    help="only turn torque off on every servo and exit (for systemd ExecStopPost)")
@@ -159,9 +160,10 @@ def run(args: argparse.Namespace) -> int:
                     "control_rate_hz": CONTRACT.control_rate_hz, "sim": bool(args.sim), "port": port,
                     "baud": args.baud, "faults": list(args.fault), "argv": sys.argv[1:]}
             telemetry = Telemetry(args.log, meta)
+        loop_cpu = args.cpu if args.cpu is not None or sim is None else sim.runtime_cpu
         # The sim has no operator to press start, so it always hands over after the ramp.
         config = RunConfig(duration_s=args.duration, ramp_s=args.ramp, go=args.go or args.sim,
-                           p_gain=args.p_gain, rt_priority=args.rt_priority, cpu=args.cpu,
+                           p_gain=args.p_gain, rt_priority=args.rt_priority, cpu=loop_cpu,
                            runtime_faults=sim.runtime_faults() if sim is not None else [])
         runner = Runner(io, policy, teleop, config, telemetry=telemetry, probe=probe)
         result = runner.run()

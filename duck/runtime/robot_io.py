@@ -93,11 +93,13 @@ class RobotIO:
             self._bus_open = False
 
     # ---- per cycle ---------------------------------------------------------------
-    def read_joints(self) -> JointReading:
+    def read_joints(self, deadline: float | None = None) -> JointReading:
+        """One bus read; retries stop at ``deadline`` (perf_counter seconds), see
+        :meth:`firmware_bridge.DynamixelBus.read_state`."""
         from firmware_bridge import BusError, ServoHardwareError
 
         try:
-            state = self.bus.read_state()
+            state = self.bus.read_state(deadline)
         except ServoHardwareError as exc:
             return JointReading(None, None, False, str(exc), hardware_error=str(exc))
         except BusError as exc:

@@ -65,6 +65,9 @@ class RunConfig:
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     rt_priority: int | None = None
     cpu: int | None = None
+    # Of each period, this much is kept for the policy, safety, logging and the write:
+    # a bus retry that could run into it is skipped (one stale read instead of an overrun).
+    compute_reserve_s: float = 0.005
     start_tilt_limit_rad: float = 0.6
     runtime_faults: list[RuntimeFault] = field(default_factory=list)
 
@@ -193,7 +196,7 @@ class Runner:
             if overran:
                 self._event("overrun", f"{self.loop.consecutive_overruns} in a row, {self.loop.overruns} in total")
             # -- 1. sensors -------------------------------------------------------------
-            joints = self.io.read_joints()
+            joints = self.io.read_joints(deadline=start + c.control_dt_s - cfg.compute_reserve_s)
             t_bus = time.perf_counter()
             imu = self.io.read_imu()
             t_imu = time.perf_counter()

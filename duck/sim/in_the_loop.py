@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import gc
 import json
 import mmap
 import os
@@ -99,21 +100,28 @@ def _make_backend(kind: str) -> Any:
     return MujocoServoBackend()
 
 
-def _sim_main(shared_path: str, backend_kind: str, baud: int, rt_priority: int | None) -> None:
+def _sim_main(shared_path: str, backend_kind: str, baud: int, rt_priority: int | None, cpu: int | None) -> None:
     """Child process: serve the software servo and publish the IMU until told to stop (or orphaned)."""
     parent = os.getppid()
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the runtime; it stops us
-    if rt_priority is not None:
-        # The sim stands in for servo hardware, which answers on time whatever the Pi
-        # is doing; real-time priority keeps its replies inside the bus timeout on a busy box.
-        set_realtime(rt_priority, None)
+    # The sim stands in for servo hardware, which answers on time whatever the Pi is doing.
+    # Real-time priority keeps its replies inside the bus timeout on a busy box; its own CPU
+    # (set before any thread starts, so all of them inherit it) keeps the scheduler from
+    # queueing the woken servo thread behind the runtime that just wrote to the pty, which
+    # on the 2-core dev VM made ~1 % of replies 5-10 ms late.
+    set_realtime(rt_priority, cpu)
     from firmware_bridge import ServoSpec
     from firmware_bridge.emulator import Fault, SoftwareServo
 
     backend = _make_backend(backend_kind)
     servos = [ServoSpec(j.servo_id, j.servo_model) for j in CONTRACT.joints]
     server = SoftwareServo(servos, backend, baud=baud)
+    # A garbage-collector pass holds the GIL for ms, stalling the servo thread mid-reply;
+    # the loops below make no reference cycles, so keep the collector out of the run.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     path = server.start()
     imu_of = getattr(backend, "imu_reading", None)
     pos_of = getattr(backend, "base_position", None)
@@ -155,6 +163,16 @@ def _sim_main(shared_path: str, backend_kind: str, baud: int, rt_priority: int |
 
 
 # ---- runtime side -------------------------------------------------------------------
+
+def _split_cpus() -> tuple[int | None, int | None]:
+    """(sim CPU, runtime CPU): the last and the first CPU this process may use, or
+    (None, None) with fewer than two."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None, None
+    return (cpus[-1], cpus[0]) if len(cpus) >= 2 else (None, None)
+
 
 class SimImu:
     """The sim's IMU through shared memory; same interface as the BNO055 driver."""
@@ -231,9 +249,10 @@ class SimInTheLoop:
     """Owns the sim process, the simulated IMU and the fault schedule for one run."""
 
     def __init__(self, faults: list[FaultSpec], backend: str = "mujoco", baud: int = 1_000_000,
-                 rt_priority: int | None = 20) -> None:
+                 rt_priority: int | None = 20, separate_cpus: bool = True) -> None:
         self.faults = faults
         self.rt_priority = rt_priority
+        self.sim_cpu, self.runtime_cpu = _split_cpus() if separate_cpus else (None, None)
         self.backend = backend
         self.baud = baud
         fd, self._shared_path = tempfile.mkstemp(prefix="duck-sim-", suffix=".shm",
@@ -255,7 +274,8 @@ class SimInTheLoop:
         # A plain subprocess, not multiprocessing: no fork after onnxruntime started
         # its threads, and no re-import of the caller's __main__.
         cmd = [sys.executable, "-m", "duck.sim.in_the_loop", self._shared_path, self.backend, str(self.baud),
-               "" if self.rt_priority is None else str(self.rt_priority)]
+               "" if self.rt_priority is None else str(self.rt_priority),
+               "" if self.sim_cpu is None else str(self.sim_cpu)]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         msg = self._recv(timeout_s)
         if msg is None or msg[0] != "ready":
@@ -363,4 +383,5 @@ class SimInTheLoop:
 
 
 if __name__ == "__main__":
-    _sim_main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if sys.argv[4] else None)
+    _sim_main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if sys.argv[4] else None,
+              int(sys.argv[5]) if sys.argv[5] else None)

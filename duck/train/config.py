@@ -29,6 +29,8 @@ class PPOConfig:
     policy_layers: tuple[int, ...] = (128, 128, 128)
     value_layers: tuple[int, ...] = (256, 256)
     normalize_reward: bool = True
+    # Mirror-symmetry pass after each update (duck/train/symmetry.py); 0 turns it off.
+    symmetry_coef: float = 0.0
 
     def validate(self) -> None:
         check_range("n_envs", self.n_envs, 1, 4096)
@@ -37,6 +39,7 @@ class PPOConfig:
         check_range("learning_rate", self.learning_rate, 0.0, 1.0)
         check_range("gamma", self.gamma, 0.0, 1.0)
         check_range("gae_lambda", self.gae_lambda, 0.0, 1.0)
+        check_range("symmetry_coef", self.symmetry_coef, 0.0, 100.0)
         if self.lr_schedule not in ("constant", "linear"):
             from duck.config import ConfigError
 

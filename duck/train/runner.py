@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecNormalize
 
@@ -29,6 +28,7 @@ from duck.errors import UserError
 from duck.paths import REPO_ROOT
 from duck.sim.vec_env import DuckVecEnv
 from duck.train.config import TrainConfig
+from duck.train.symmetry import SymmetricPPO
 from duck.transforms import heading_frame, quat_to_yaw
 
 
@@ -161,7 +161,7 @@ class TrainingCallback(BaseCallback):
             f.write(json.dumps(result) + "\n")
 
 
-def quick_eval(model: PPO, cfg: TrainConfig, episodes: int, seconds: float = 10.0) -> dict[str, float]:
+def quick_eval(model: SymmetricPPO, cfg: TrainConfig, episodes: int, seconds: float = 10.0) -> dict[str, float]:
     """Deterministic policy on fresh envs (training randomization, no pushes): survival and tracking."""
     env_cfg = replace(cfg.env, dr=replace(cfg.env.dr, push=replace(cfg.env.dr.push, enabled=False)))
     venv = DuckVecEnv(episodes, env_cfg, seed=10_000 + cfg.seed)
@@ -183,10 +183,10 @@ def quick_eval(model: PPO, cfg: TrainConfig, episodes: int, seconds: float = 10.
     return {"survival_rate": float(alive.mean()), "lin_vel_rmse_mps": float(np.sqrt(sq_err / max(count, 1)))}
 
 
-def make_model(cfg: TrainConfig, venv: VecNormalize, run_dir: Path) -> PPO:
+def make_model(cfg: TrainConfig, venv: VecNormalize, run_dir: Path) -> SymmetricPPO:
     p = cfg.ppo
     lr = p.learning_rate if p.lr_schedule == "constant" else (lambda progress: p.learning_rate * progress)
-    return PPO(
+    return SymmetricPPO(
         "MlpPolicy", venv, learning_rate=lr, n_steps=p.n_steps, batch_size=p.batch_size, n_epochs=p.n_epochs,
         gamma=p.gamma, gae_lambda=p.gae_lambda, clip_range=p.clip_range, ent_coef=p.ent_coef, vf_coef=p.vf_coef,
         max_grad_norm=p.max_grad_norm, target_kl=p.target_kl, seed=cfg.seed, verbose=0,
@@ -214,13 +214,14 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
     base = DuckVecEnv(cfg.ppo.n_envs, cfg.env, seed=cfg.seed)
     if checkpoint is not None:
         venv = VecNormalize.load(str(checkpoint[1]), base)
-        model = PPO.load(str(checkpoint[0]), env=venv, device="cpu")
+        model = SymmetricPPO.load(str(checkpoint[0]), env=venv, device="cpu")
         model.tensorboard_log = str(run_dir / "tb")
         print(f"resuming {run_dir} from {checkpoint[0].name} at {model.num_timesteps} steps", file=sys.stderr)
     else:
         venv = VecNormalize(base, norm_obs=True, norm_reward=cfg.ppo.normalize_reward, clip_obs=10.0,
                             gamma=cfg.ppo.gamma)
         model = make_model(cfg, venv, run_dir)
+    model.symmetry_coef = cfg.ppo.symmetry_coef
     remaining = cfg.total_steps - model.num_timesteps
     if remaining > 0:
         callback = TrainingCallback(cfg, run_dir, cfg.total_steps)

@@ -37,6 +37,8 @@ from firmware_bridge.protocol import (
     split_stream,
 )
 
+# Waits for the wire shorter than this are polled, not slept (see _write_at).
+_POLL_S = 0.004
 # termios speed constant -> bits per second, for the bauds a Dynamixel can use.
 _SPEEDS = {getattr(termios, f"B{b}"): b for b in BAUD_TO_CODE if hasattr(termios, f"B{b}")}
 
@@ -308,13 +310,16 @@ class SoftwareServo:
         return end
 
     def _write_at(self, deadline: float, packet: bytes) -> None:
-        # Sleep most of the way, then spin the last 0.3 ms: time.sleep overshoots
-        # by ~0.1 ms, and a longer spin would steal a core from the client.
+        # Poll the last few ms rather than sleep: on a virtual machine an idle vCPU's
+        # wake-up from a timed sleep can come ms late (measured on the 2-core dev VM:
+        # p99 4.7 ms, max 9 ms of overshoot on a 1.2 ms sleep), longer than the reply's
+        # whole wire time, and the client then times out. time.sleep(0) hands the GIL
+        # to the process's other threads (physics, IMU) on every turn.
         remaining = deadline - time.perf_counter()
-        if remaining > 0.0005:
-            time.sleep(remaining - 0.0003)
+        if remaining > _POLL_S:
+            time.sleep(remaining - _POLL_S)
         while time.perf_counter() < deadline:
-            pass
+            time.sleep(0)
         self.stats["replies"] += 1
         self._wire_free = max(self._wire_free, deadline)
         try:

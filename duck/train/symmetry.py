@@ -1,0 +1,77 @@
+"""Mirror-symmetry regularization for PPO.
+
+The robot, its reward and its contract are symmetric about the sagittal plane, so the
+ideal policy is *equivariant*: in the mirrored state it takes the mirrored action, and
+the value is the same. Policies trained without this drift to one side (lab notebook,
+exp6: the same +y drift under every command). After each PPO update, :class:`SymmetricPPO`
+runs one extra pass over the rollout that minimises
+
+    symmetry_coef * ( |mu(mirror(s)) - mirror(mu(s))|^2 + |V(mirror(s)) - V(s)|^2 )
+
+with the policy's own optimizer (so the coefficient weighs against PPO's gradient
+scale through Adam's shared second moments). The mirror maps come from the contract.
+Observations in the buffer are normalized; they are mirrored in physical units.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+
+from duck.contract import CONTRACT
+
+
+class SymmetricPPO(PPO):
+    """PPO with a mirror-symmetry pass after each update. ``symmetry_coef = 0`` is plain PPO."""
+
+    symmetry_coef: float = 0.0
+
+    def train(self) -> None:
+        super().train()
+        if self.symmetry_coef > 0:
+            self._train_symmetry()
+
+    def _mirror_normalized(self, obs: torch.Tensor) -> torch.Tensor:
+        norm = self.get_vec_normalize_env()
+        perm, sign = CONTRACT.observation_mirror
+        if norm is None or not norm.norm_obs:
+            return obs[:, perm] * torch.as_tensor(sign, dtype=obs.dtype)
+        mean = torch.as_tensor(norm.obs_rms.mean, dtype=obs.dtype)
+        std = torch.as_tensor(np.sqrt(norm.obs_rms.var + norm.epsilon), dtype=obs.dtype)
+        raw = obs * std + mean
+        mirrored = raw[:, perm] * torch.as_tensor(sign, dtype=obs.dtype)
+        return torch.clamp((mirrored - mean) / std, -norm.clip_obs, norm.clip_obs)
+
+    def _train_symmetry(self) -> None:
+        action_perm, action_sign = CONTRACT.action_mirror
+        action_sign_t = torch.as_tensor(action_sign, dtype=torch.float32)
+        self.policy.set_training_mode(True)
+        action_losses, value_losses = [], []
+        for batch in self.rollout_buffer.get(self.batch_size):
+            obs = batch.observations
+            mirrored_obs = self._mirror_normalized(obs)
+            both = torch.cat([obs, mirrored_obs])
+            mean_action = self.policy.get_distribution(both).distribution.mean
+            values = self.policy.predict_values(both)
+            n = obs.shape[0]
+            action_loss = torch.mean((mean_action[n:] - mean_action[:n][:, action_perm] * action_sign_t) ** 2)
+            value_loss = torch.mean((values[n:] - values[:n]) ** 2)
+            loss = self.symmetry_coef * (action_loss + value_loss)
+            self.policy.optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            self.policy.optimizer.step()
+            action_losses.append(action_loss.item())
+            value_losses.append(value_loss.item())
+        self.logger.record("train/symmetry_action_loss", float(np.mean(action_losses)))
+        self.logger.record("train/symmetry_value_loss", float(np.mean(value_losses)))
+
+
+def symmetry_error(policy_fn, obs: np.ndarray) -> float:
+    """RMS difference between a deterministic policy's action on the mirrored observation
+    and the mirrored action: 0 for a perfectly equivariant policy. ``policy_fn`` maps a
+    batch of raw observations to actions."""
+    direct = CONTRACT.mirror_action(policy_fn(obs))
+    mirrored = policy_fn(CONTRACT.mirror_observation(obs).astype(np.float32))
+    return float(np.sqrt(np.mean((direct - mirrored) ** 2)))
