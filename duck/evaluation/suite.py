@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from duck.contract import CONTRACT
 from duck.evaluation.episodes import Trace, eval_config, run_episodes
 from duck.runtime.policy import Policy
 from duck.sim.batch import BatchSim
@@ -97,25 +98,58 @@ def tracking_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings, randomize
     every = int(round(s.resample_seconds / 0.02))
     rng = np.random.default_rng(s.seed + 1)
     n_segments = int(np.ceil(s.tracking_seconds / s.resample_seconds))
-    from duck.contract import CONTRACT
-
     low, high = CONTRACT.commands.as_arrays()
     schedule = rng.uniform(low, high, size=(n_segments, s.tracking_episodes, 3))
     trace = run_episodes(policy, ecfg, s.tracking_episodes, s.tracking_seconds, s.seed + 2,
                          lambda t, sim: schedule[t // every] if t % every == 0 else None)
     steps = np.arange(trace.alive.shape[0])
-    settled = (steps % every) >= int(s.transient_seconds / trace.dt)
-    mask = trace.alive & settled[:, None]
-    lin_err = np.sum((trace.vel_heading[..., :2] - trace.command[..., :2]) ** 2, axis=-1)
-    yaw_err = (trace.vel_heading[..., 2] - trace.command[..., 2]) ** 2
+    in_segment = steps % every
+    settled = in_segment >= int(s.transient_seconds / trace.dt)
+    instant = _tracking_rmse(trace.vel_heading, trace.command, trace.alive & settled[:, None])
+    # A biped's base sways within each stride; a velocity command is about the mean over
+    # strides. Centered moving average over one gait period, using only windows that lie
+    # inside one command segment (after its transient).
+    window = int(round(CONTRACT.gait_period_s / trace.dt))
+    half = window // 2
+    inside = settled & (in_segment >= half) & (in_segment < every - half)
+    stride = _tracking_rmse(_moving_average(trace.vel_heading, window), trace.command,
+                            trace.alive & inside[:, None] & _alive_for(trace.alive, half))
     return {
         "episodes": s.tracking_episodes,
         "seconds": s.tracking_seconds,
         "survival_rate": float(1.0 - trace.fell.mean()),
-        "lin_vel_rmse_mps": float(np.sqrt(lin_err[mask].mean())) if mask.any() else float("nan"),
-        "yaw_rate_rmse_rad_s": float(np.sqrt(yaw_err[mask].mean())) if mask.any() else float("nan"),
+        "lin_vel_rmse_mps": instant[0],
+        "yaw_rate_rmse_rad_s": instant[1],
+        "stride_lin_vel_rmse_mps": stride[0],
+        "stride_yaw_rate_rmse_rad_s": stride[1],
+        "stride_window_s": window * trace.dt,
         "rmse_excludes_seconds_after_command_change": s.transient_seconds,
     }, trace
+
+
+def _tracking_rmse(vel: np.ndarray, command: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """(planar velocity RMSE, yaw-rate RMSE) over the (T, N) ``mask``."""
+    if not mask.any():
+        return float("nan"), float("nan")
+    lin = np.sum((vel[..., :2] - command[..., :2]) ** 2, axis=-1)[mask]
+    yaw = ((vel[..., 2] - command[..., 2]) ** 2)[mask]
+    return float(np.sqrt(lin.mean())), float(np.sqrt(yaw.mean()))
+
+
+def _moving_average(x: np.ndarray, window: int) -> np.ndarray:
+    """Centered moving average along time (axis 0); edges average what is there."""
+    padded = np.cumsum(np.concatenate([np.zeros((1,) + x.shape[1:]), x]), axis=0)
+    t = np.arange(x.shape[0])
+    lo = np.clip(t - window // 2, 0, x.shape[0])
+    hi = np.clip(lo + window, 0, x.shape[0])
+    count = (hi - lo).reshape((-1,) + (1,) * (x.ndim - 1))
+    return (padded[hi] - padded[lo]) / count
+
+
+def _alive_for(alive: np.ndarray, half: int) -> np.ndarray:
+    """True where the episode is still alive ``half`` steps later (whole window alive)."""
+    later = np.concatenate([alive[half:], np.zeros((half,) + alive.shape[1:], dtype=bool)])
+    return alive & later
 
 
 def push_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings, randomize: bool = False,
@@ -186,6 +220,8 @@ def sim2sim_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings) -> dict:
             "tracking_survival_rate": tracking["survival_rate"],
             "tracking_lin_vel_rmse_mps": tracking["lin_vel_rmse_mps"],
             "tracking_yaw_rate_rmse_rad_s": tracking["yaw_rate_rmse_rad_s"],
+            "tracking_stride_lin_vel_rmse_mps": tracking["stride_lin_vel_rmse_mps"],
+            "tracking_stride_yaw_rate_rmse_rad_s": tracking["stride_yaw_rate_rmse_rad_s"],
             "push_survival_rate_by_kick_mps": push["survival_rate_by_kick_mps"],
         }
         out[name]["survival_rate"] = min(out[name]["fixed_survival_rate"], out[name]["tracking_survival_rate"])
