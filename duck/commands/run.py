@@ -208,6 +208,7 @@ def _summary(result: Any, sim: Any, torque: dict[int, bool] | None) -> dict[str,
         "distance_m": sim.distance_m() if sim is not None else None,
         "falls": result.falls,
         "overruns": result.overruns,
+        "stale_servo_reads": result.stale_reads,
         "period_p99_error_ms": result.period["p99_error_ms"],
         "period": result.period,
         "phase_ms": result.phase_ms,
@@ -228,4 +229,5 @@ def _summary(result: Any, sim: Any, torque: dict[int, bool] | None) -> dict[str,
 def _one_line_summary(s: dict[str, Any]) -> str:
     dist = f"distance {s['distance_m']:.2f} m, " if s["distance_m"] is not None else ""
     return (f"duck run: {s['reason']} (exit {s['exit_code']}); {dist}{s['cycles']} cycles, "
-            f"{s['overruns']} overruns, p99 |period-20ms| {s['period_p99_error_ms']:.2f} ms, final {s['final_state']}")
+            f"{s['overruns']} overruns, {s['stale_servo_reads']} stale servo reads, "
+            f"p99 |period-20ms| {s['period_p99_error_ms']:.2f} ms, final {s['final_state']}")

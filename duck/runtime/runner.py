@@ -83,6 +83,7 @@ class RunResult:
     phase_ms_p99: dict[str, float]
     inference_ms: dict[str, float]
     falls: int
+    stale_reads: int  # cycles that went on with the last good servo state (see RobotIO.read_joints)
     faults: list[str]
     policy_time_s: float
     final_state: str
@@ -112,6 +113,7 @@ class Runner:
         self._inference: list[float] = []
         self._notes: list[str] = []
         self._policy_time = 0.0
+        self._stale_reads = 0
 
     # ---- helpers -------------------------------------------------------------------
     def _event(self, kind: str, detail: str = "") -> None:
@@ -240,6 +242,7 @@ class Runner:
                 check_fall=check_fall,
             )
             if not joints.ok and joints.detail:
+                self._stale_reads += 1
                 self._event("servo_read", joints.detail)
             if new is not None and self._escalates(fault, new):
                 fault = new
@@ -363,7 +366,7 @@ class Runner:
             phase_ms_p99={p: float(np.percentile(v, 99)) if v.size else 0.0 for p, v in ms.items()},
             inference_ms={"p50": float(np.percentile(inf, 50)) if inf.size else 0.0,
                           "p99": float(np.percentile(inf, 99)) if inf.size else 0.0},
-            falls=self._faults.count("fall"), faults=list(self._faults),
+            falls=self._faults.count("fall"), stale_reads=self._stale_reads, faults=list(self._faults),
             policy_time_s=float(self._policy_time),
             final_state=final_state, released=released, unconfirmed=unconfirmed, notes=list(self._notes),
         )
