@@ -43,10 +43,17 @@ def test_train_writes_config_commit_checkpoints_and_evals(trained_run):
 
 def test_resume_continues_the_step_count(trained_run):
     before = int(latest_checkpoint(trained_run)[0].stem.split("_")[1])
-    assert main(["train", "--run-dir", str(trained_run), "--resume", "--steps", str(before + 256)]) == 0
+    assert main(["train", "--run-dir", str(trained_run), "--resume", "--steps", str(before + 256),
+                 "--set", "ppo.learning_rate=0.000123", "--set", "ppo.n_epochs=2"]) == 0
     after = int(latest_checkpoint(trained_run)[0].stem.split("_")[1])
     assert after >= before + 256
     assert (trained_run / "command.txt").read_text().count("--resume") == 1
+    # the overrides reached the optimizer, not just config.yaml
+    from stable_baselines3 import PPO
+
+    model = PPO.load(str(latest_checkpoint(trained_run)[0]), device="cpu")
+    assert model.n_epochs == 2
+    assert model.policy.optimizer.param_groups[0]["lr"] == pytest.approx(0.000123)
 
 
 def test_export_parity_and_metadata(trained_run, capsys):

@@ -183,13 +183,19 @@ def quick_eval(model: SymmetricPPO, cfg: TrainConfig, episodes: int, seconds: fl
     return {"survival_rate": float(alive.mean()), "lin_vel_rmse_mps": float(np.sqrt(sq_err / max(count, 1)))}
 
 
-def make_model(cfg: TrainConfig, venv: VecNormalize, run_dir: Path) -> SymmetricPPO:
+def resumable_hyperparameters(cfg: TrainConfig) -> dict:
+    """The PPO settings that may change between runs of the same network."""
     p = cfg.ppo
     lr = p.learning_rate if p.lr_schedule == "constant" else (lambda progress: p.learning_rate * progress)
+    return {"learning_rate": lr, "n_steps": p.n_steps, "batch_size": p.batch_size, "n_epochs": p.n_epochs,
+            "gamma": p.gamma, "gae_lambda": p.gae_lambda, "clip_range": p.clip_range, "ent_coef": p.ent_coef,
+            "vf_coef": p.vf_coef, "max_grad_norm": p.max_grad_norm, "target_kl": p.target_kl}
+
+
+def make_model(cfg: TrainConfig, venv: VecNormalize, run_dir: Path) -> SymmetricPPO:
+    p = cfg.ppo
     return SymmetricPPO(
-        "MlpPolicy", venv, learning_rate=lr, n_steps=p.n_steps, batch_size=p.batch_size, n_epochs=p.n_epochs,
-        gamma=p.gamma, gae_lambda=p.gae_lambda, clip_range=p.clip_range, ent_coef=p.ent_coef, vf_coef=p.vf_coef,
-        max_grad_norm=p.max_grad_norm, target_kl=p.target_kl, seed=cfg.seed, verbose=0,
+        "MlpPolicy", venv, **resumable_hyperparameters(cfg), seed=cfg.seed, verbose=0,
         tensorboard_log=str(run_dir / "tb"), device="cpu",
         policy_kwargs={"net_arch": {"pi": list(p.policy_layers), "vf": list(p.value_layers)},
                        "activation_fn": torch.nn.ELU, "log_std_init": p.log_std_init},
@@ -214,7 +220,9 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
     base = DuckVecEnv(cfg.ppo.n_envs, cfg.env, seed=cfg.seed)
     if checkpoint is not None:
         venv = VecNormalize.load(str(checkpoint[1]), base)
-        model = SymmetricPPO.load(str(checkpoint[0]), env=venv, device="cpu")
+        # The run's config wins over the checkpoint's saved hyperparameters, so
+        # `--resume --set ppo.learning_rate=...` takes effect (network shapes cannot change).
+        model = SymmetricPPO.load(str(checkpoint[0]), env=venv, device="cpu", **resumable_hyperparameters(cfg))
         model.tensorboard_log = str(run_dir / "tb")
         print(f"resuming {run_dir} from {checkpoint[0].name} at {model.num_timesteps} steps", file=sys.stderr)
     else:
