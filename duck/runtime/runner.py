@@ -190,6 +190,7 @@ class Runner:
         # Move start-up garbage out of the collector's reach so a gen-2 pass never lands in a cycle.
         gc.collect()
         gc.freeze()
+        last_imu = None
         self.loop.start()
         while True:
             start, overran = self.loop.wait()
@@ -200,8 +201,13 @@ class Runner:
             # -- 1. sensors -------------------------------------------------------------
             joints = self.io.read_joints(deadline=start + c.control_dt_s - cfg.compute_reserve_s)
             t_bus = time.perf_counter()
-            imu = self.io.read_imu()
+            fresh_imu = self.io.read_imu()
             t_imu = time.perf_counter()
+            if fresh_imu is None and last_imu is not None:
+                # One failed read is not a stale IMU: go on with the last sample, whose age
+                # the watchdog keeps measuring (imu_stale after SafetyConfig.imu_stale_s).
+                self._event("imu_read", "no new sample; using the last one")
+            imu = last_imu = fresh_imu if fresh_imu is not None else last_imu
             imu_age = (t_imu - imu.stamp) if imu is not None else float("inf")
             tele = self.teleop.sample(now)
             for ev in tele.events:

@@ -188,12 +188,17 @@ class SimImu:
             time.sleep(0.005)
 
     def snapshot(self) -> np.ndarray:
-        for _ in range(100):
+        # The writer may be preempted mid-write (odd sequence); wait for it a little
+        # (yielding the CPU) rather than fail the cycle's IMU read at once.
+        deadline = time.perf_counter() + 0.002
+        while True:
             seq = self._block[_SEQ]
             data = self._block.copy()
             if seq % 2 == 0 and self._block[_SEQ] == seq:
                 return data
-        raise ImuError("simulated IMU is being written continuously")
+            if time.perf_counter() > deadline:
+                raise ImuError("simulated IMU sample is being written (writer stalled)")
+            time.sleep(0)
 
     def read(self) -> ImuSample:
         d = self.snapshot()
