@@ -67,7 +67,7 @@ def timing_run(seconds: float) -> dict:
     return {"distance_m": round(result["distance_m"], 3), "falls": result["falls"], "overruns": result["overruns"],
             "period_p99_error_ms": round(result["period_p99_error_ms"], 3),
             "period_max_error_ms": round(result["period"]["max_error_ms"], 2), "cycles": result["cycles"],
-            "stale_bus_reads": stale, "phase_ms_p50": {k: round(v, 3) for k, v in result["phase_ms"].items()},
+            "stale_bus_reads": stale, "phase_ms_mean": {k: round(v, 3) for k, v in result["phase_ms"].items()},
             "phase_ms_p99": {k: round(v, 3) for k, v in result["phase_ms_p99"].items()},
             "inference_ms": {k: round(v, 3) for k, v in result["inference_ms"].items()}}
 
