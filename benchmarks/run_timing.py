@@ -61,10 +61,14 @@ def timing_run(seconds: float) -> dict:
         out = Path(tmp) / "run.json"
         cmd = [sys.executable, "-m", "duck.cli", "run", "--sim", "--policy", str(ROOT / "policies" / "walk.onnx"),
                "--duration", str(seconds), "--command", "0.15,0,0", "--json", str(out)]
-        subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, timeout=seconds + 120)
+        # A watchdog stop (stale servo data, stale IMU, overrun burst) is a result too.
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 120)
+        if not out.is_file():
+            raise SystemExit(f"duck run wrote no summary (exit {proc.returncode}): {proc.stderr[-500:]}")
         result = json.loads(out.read_text())
     stale = result["stale_servo_reads"]
-    return {"distance_m": round(result["distance_m"], 3), "falls": result["falls"], "overruns": result["overruns"],
+    return {"exit_code": result["exit_code"], "reason": result["reason"],
+            "distance_m": round(result["distance_m"], 3), "falls": result["falls"], "overruns": result["overruns"],
             "period_p99_error_ms": round(result["period_p99_error_ms"], 3),
             "period_max_error_ms": round(result["period"]["max_error_ms"], 2), "cycles": result["cycles"],
             "stale_bus_reads": stale, "phase_ms_mean": {k: round(v, 3) for k, v in result["phase_ms"].items()},
@@ -85,7 +89,7 @@ def main() -> None:
         report["runs"].append(run)
         print(f"run {k + 1}: overruns {run['overruns']}, p99 |period-20ms| {run['period_p99_error_ms']} ms, "
               f"stale reads {run['stale_bus_reads']}, bus p99 {run['phase_ms_p99']['bus']} ms, "
-              f"walked {run['distance_m']} m", flush=True)
+              f"walked {run['distance_m']} m, exit {run['exit_code']} ({run['reason']})", flush=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.out}")
 

