@@ -332,21 +332,23 @@ class RobotContract:
         angle = 2.0 * np.pi * np.asarray(time_s, dtype=np.float64) / self.gait_period_s
         return np.stack([np.cos(angle), np.sin(angle)], axis=-1)
 
+    @cached_property
+    def joint_mirror(self) -> tuple[np.ndarray, np.ndarray]:
+        """(permutation, sign) with ``mirrored = values[..., perm] * sign`` in joint order."""
+        perm = [self.joint_names.index(j.mirror) for j in self.joints]
+        return _frozen(perm), _frozen([j.mirror_sign for j in self.joints])
+
     def mirror_joint_values(self, values: Any) -> np.ndarray:
         """Mirror joint-ordered values across the sagittal plane."""
-        values = np.asarray(values)
-        names = self.joint_names
-        perm = np.array([names.index(j.mirror) for j in self.joints])
-        sign = np.array([j.mirror_sign for j in self.joints])
-        return values[..., perm] * sign
+        perm, sign = self.joint_mirror
+        return np.asarray(values)[..., perm] * sign
 
     # Reflection across the sagittal (x-z) plane, per observation term: polar vectors
     # flip y; the gyro (a pseudovector) flips x and z; commands flip vy and yaw rate;
     # joint terms swap sides; the gait clock moves half a period (the other foot swings).
     @cached_property
     def _mirror_signs_by_term(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        joint_perm = np.array([self.joint_names.index(j.mirror) for j in self.joints])
-        joint_sign = np.array([j.mirror_sign for j in self.joints])
+        joint_perm, joint_sign = self.joint_mirror
         action_perm, action_sign = self.action_mirror
         identity3 = np.arange(3)
         return {

@@ -33,19 +33,28 @@ class SymmetricPPO(PPO):
             self._train_symmetry()
 
     def _mirror_normalized(self, obs: torch.Tensor) -> torch.Tensor:
+        """The mirror of normalized observations: an affine map, ``obs[:, perm] * gain + bias``."""
+        perm, gain, bias, clip = self._normalized_mirror_map()
+        return torch.clamp(obs[:, perm] * gain + bias, -clip, clip)
+
+    def _normalized_mirror_map(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+        # n = (raw - mean) / std, mirrored raw = raw[perm] * sign, so
+        # n' = n[perm] * std[perm] * sign / std + (mean[perm] * sign - mean) / std.
+        perm_np, sign = CONTRACT.observation_mirror
+        perm = torch.tensor(perm_np)
         norm = self.get_vec_normalize_env()
-        perm, sign = CONTRACT.observation_mirror
         if norm is None or not norm.norm_obs:
-            return obs[:, perm] * torch.as_tensor(sign, dtype=obs.dtype)
-        mean = torch.as_tensor(norm.obs_rms.mean, dtype=obs.dtype)
-        std = torch.as_tensor(np.sqrt(norm.obs_rms.var + norm.epsilon), dtype=obs.dtype)
-        raw = obs * std + mean
-        mirrored = raw[:, perm] * torch.as_tensor(sign, dtype=obs.dtype)
-        return torch.clamp((mirrored - mean) / std, -norm.clip_obs, norm.clip_obs)
+            return perm, torch.tensor(sign, dtype=torch.float32), torch.zeros(len(sign)), float("inf")
+        mean = norm.obs_rms.mean
+        std = np.sqrt(norm.obs_rms.var + norm.epsilon)
+        gain = std[perm_np] * sign / std
+        bias = (mean[perm_np] * sign - mean) / std
+        return (perm, torch.tensor(gain, dtype=torch.float32), torch.tensor(bias, dtype=torch.float32),
+                float(norm.clip_obs))
 
     def _train_symmetry(self) -> None:
         action_perm, action_sign = CONTRACT.action_mirror
-        action_sign_t = torch.as_tensor(action_sign, dtype=torch.float32)
+        action_perm, action_sign_t = torch.tensor(action_perm), torch.tensor(action_sign, dtype=torch.float32)
         self.policy.set_training_mode(True)
         action_losses, value_losses = [], []
         for batch in self.rollout_buffer.get(self.batch_size):
