@@ -186,7 +186,8 @@ def quick_eval(model: SymmetricPPO, cfg: TrainConfig, episodes: int, seconds: fl
 def resumable_hyperparameters(cfg: TrainConfig) -> dict:
     """The PPO settings that may change between runs of the same network."""
     p = cfg.ppo
-    lr = p.learning_rate if p.lr_schedule == "constant" else (lambda progress: p.learning_rate * progress)
+    # "adaptive" starts from learning_rate; SymmetricPPO adjusts it from there.
+    lr = (lambda progress: p.learning_rate * progress) if p.lr_schedule == "linear" else p.learning_rate
     return {"learning_rate": lr, "n_steps": p.n_steps, "batch_size": p.batch_size, "n_epochs": p.n_epochs,
             "gamma": p.gamma, "gae_lambda": p.gae_lambda, "clip_range": p.clip_range, "ent_coef": p.ent_coef,
             "vf_coef": p.vf_coef, "max_grad_norm": p.max_grad_norm, "target_kl": p.target_kl}
@@ -230,6 +231,10 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
                             gamma=cfg.ppo.gamma)
         model = make_model(cfg, venv, run_dir)
     model.symmetry_coef = cfg.ppo.symmetry_coef
+    model.desired_kl = cfg.ppo.desired_kl if cfg.ppo.lr_schedule == "adaptive" else None
+    if getattr(model, "adaptive_lr_start", None) != cfg.ppo.learning_rate:
+        # A new run, or `--resume --set ppo.learning_rate=...`: restart the adaptive rate there.
+        model.adaptive_lr, model.adaptive_lr_start = None, cfg.ppo.learning_rate
     remaining = cfg.total_steps - model.num_timesteps
     if remaining > 0:
         callback = TrainingCallback(cfg, run_dir, cfg.total_steps)

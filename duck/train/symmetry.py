@@ -23,14 +23,43 @@ from duck.contract import CONTRACT
 
 
 class SymmetricPPO(PPO):
-    """PPO with a mirror-symmetry pass after each update. ``symmetry_coef = 0`` is plain PPO."""
+    """PPO with a mirror-symmetry pass after each update (``symmetry_coef = 0`` is plain PPO)
+    and an optional KL-adaptive learning rate (``desired_kl``; None keeps SB3's schedule)."""
 
     symmetry_coef: float = 0.0
+    desired_kl: float | None = None
+    # The adaptive rate's current value; saved with the model, so a resumed run continues it.
+    adaptive_lr: float | None = None
+    ADAPTIVE_LR_BOUNDS = (1e-5, 1e-3)
 
     def train(self) -> None:
         super().train()
+        if self.desired_kl is not None:
+            self.adapt_learning_rate(float(self.logger.name_to_value.get("train/approx_kl", self.desired_kl)))
         if self.symmetry_coef > 0:
             self._train_symmetry()
+
+    def _update_learning_rate(self, optimizers) -> None:
+        if self.desired_kl is None:
+            return super()._update_learning_rate(optimizers)
+        if self.adaptive_lr is None:
+            self.adaptive_lr = float(self.lr_schedule(self._current_progress_remaining))
+        self.logger.record("train/learning_rate", self.adaptive_lr)
+        for optimizer in optimizers if isinstance(optimizers, list) else [optimizers]:
+            for group in optimizer.param_groups:
+                group["lr"] = self.adaptive_lr
+
+    def adapt_learning_rate(self, approx_kl: float) -> float:
+        """rsl_rl's rule, once per update: shrink the rate by 1.5 when the update's KL was over
+        twice the target, grow it by 1.5 when under half. Returns the new rate."""
+        if self.adaptive_lr is None:
+            self.adaptive_lr = float(self.lr_schedule(self._current_progress_remaining))
+        lo, hi = self.ADAPTIVE_LR_BOUNDS
+        if approx_kl > 2.0 * self.desired_kl:
+            self.adaptive_lr = max(lo, self.adaptive_lr / 1.5)
+        elif approx_kl < 0.5 * self.desired_kl:
+            self.adaptive_lr = min(hi, self.adaptive_lr * 1.5)
+        return self.adaptive_lr
 
     def _mirror_normalized(self, obs: torch.Tensor) -> torch.Tensor:
         """The mirror of normalized observations: an affine map, ``obs[:, perm] * gain + bias``."""
