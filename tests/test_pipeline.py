@@ -94,6 +94,11 @@ def test_eval_writes_json_plots_and_report(exported, tmp_path):
     assert {"fixed", "tracking", "push", "sim2sim", "gait", "stand"} <= set(metrics)
     assert 0.0 <= metrics["tracking"]["survival_rate"] <= 1.0
     assert set(metrics["push"]["survival_rate_by_kick_mps"]) == {"0.2", "0.4", "0.6", "0.8", "1.0"}
+    by_direction = metrics["push"]["survival_rate_by_direction"]
+    assert set(by_direction) == {"front", "left", "back", "right"}
+    for kick, overall in metrics["push"]["survival_rate_by_kick_mps"].items():
+        rates = [by_direction[d][kick] for d in by_direction if by_direction[d][kick] is not None]
+        assert rates and min(rates) <= overall <= max(rates)  # the overall rate is their weighted mean
     impulse = metrics["push"]["impulse_ns_by_kick_mps"]["1.0"]
     assert impulse == pytest.approx(metrics["push"]["robot_mass_kg"], rel=1e-3)
     assert {"fine_timestep", "randomized_dynamics"} == set(metrics["sim2sim"])

@@ -60,9 +60,17 @@ def markdown(m: dict, plots: list[Path] | None = None, rel_to: Path | None = Non
                      f"{f['achieved_yaw_rate_rad_s']:.3f} | {f['achieved_over_commanded']:.2f} | "
                      f"{f['lateral_drift_m']:.3f} | {f['fell']} |")
     p = m["push"]
-    lines += ["", "## Push recovery", "", "| kick [m/s] | impulse [N s] | survival |", "|---|---|---|"]
+    sectors = list(p.get("survival_rate_by_direction", {}))
+    lines += ["", "## Push recovery", "",
+              "| kick [m/s] | impulse [N s] | survival |" + "".join(f" {d} |" for d in sectors),
+              "|---|---|---|" + "---|" * len(sectors)]
     for k, v in p["survival_rate_by_kick_mps"].items():
-        lines.append(f"| {k} | {p['impulse_ns_by_kick_mps'][k]:.3f} | {v:.2f} |")
+        cells = "".join(" - |" if p["survival_rate_by_direction"][d][k] is None
+                        else f" {p['survival_rate_by_direction'][d][k]:.2f} |" for d in sectors)
+        lines.append(f"| {k} | {p['impulse_ns_by_kick_mps'][k]:.3f} | {v:.2f} |{cells}")
+    if sectors:
+        lines += ["", "Direction columns: the kick's direction in the world frame, in 90° sectors; the robot "
+                  "starts facing +x (front)."]
     t = m["tracking"]
     lines += ["", f"## Random-command tracking ({t['episodes']} episodes x {t['seconds']:g} s)", "",
               "| | planar velocity RMSE [m/s] | yaw-rate RMSE [rad/s] |", "|---|---|---|",

@@ -25,6 +25,9 @@ FIXED_COMMANDS = {
     "turn_right": (0.0, 0.0, -0.5),
 }
 KICKS_MPS = (0.2, 0.4, 0.6, 0.8, 1.0)
+# 90-degree sectors of the kick direction in the world frame, centred on +x (the robot
+# starts facing +x), +y, -x, -y: which way a policy falls tells what it lacks.
+KICK_SECTORS = ("front", "left", "back", "right")
 
 
 @dataclass(frozen=True)
@@ -156,23 +159,36 @@ def push_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings, randomize: bo
                  physics_dt_s: float | None = None) -> dict:
     ecfg = eval_config(cfg, s.push_seconds, randomize, physics_dt_s)
     survival, impulse = {}, {}
-    kick_step = int(s.push_at_seconds / 0.02)
+    by_direction: dict[str, dict[str, float | None]] = {name: {} for name in KICK_SECTORS}
+    control_dt = 1.0 / CONTRACT.control_rate_hz
+    first_kick_step = int(round(s.push_at_seconds / control_dt))
+    period_steps = int(round(CONTRACT.gait_period_s / control_dt))
     mass = None
     for j, kick in enumerate(KICKS_MPS):
-        angles = np.random.default_rng(s.seed + 100 + j).uniform(0, 2 * np.pi, s.push_episodes)
+        rng = np.random.default_rng(s.seed + 100 + j)
+        angles = rng.uniform(0, 2 * np.pi, s.push_episodes)
         direction = np.stack([np.cos(angles), np.sin(angles)], axis=-1)
+        # Each episode's kick lands at a random point of one gait period: a kick at one fixed
+        # step would always meet the same stance leg, and bias every direction's result.
+        kick_step = first_kick_step + rng.integers(0, period_steps, s.push_episodes)
 
-        def kick_fn(t: int, sim: BatchSim, kick=kick, direction=direction) -> None:
-            if t == kick_step:
-                sim.kick(sim.all, kick * direction)
+        def kick_fn(t: int, sim: BatchSim, kick=kick, direction=direction, kick_step=kick_step) -> None:
+            due = np.flatnonzero(kick_step == t)
+            if due.size:
+                sim.kick(due, kick * direction[due])
 
         trace = run_episodes(policy, ecfg, s.push_episodes, s.push_seconds, s.seed + 200 + j,
                              _hold((s.push_walk_mps, 0.0, 0.0)), kick_fn)
         mass = trace.mass_kg
         survival[f"{kick:.1f}"] = float(1.0 - trace.fell.mean())
+        sector = np.round(angles / (np.pi / 2)).astype(int) % 4
+        for k, name in enumerate(KICK_SECTORS):
+            hit = sector == k
+            by_direction[name][f"{kick:.1f}"] = float(1.0 - trace.fell[hit].mean()) if hit.any() else None
         impulse[f"{kick:.1f}"] = round(float(kick * trace.mass_kg), 4)
     return {"episodes_per_kick": s.push_episodes, "walk_command_mps": s.push_walk_mps,
-            "survival_rate_by_kick_mps": survival, "impulse_ns_by_kick_mps": impulse, "robot_mass_kg": mass}
+            "survival_rate_by_kick_mps": survival, "survival_rate_by_direction": by_direction,
+            "impulse_ns_by_kick_mps": impulse, "robot_mass_kg": mass}
 
 
 def gait_section(trace: Trace) -> dict:
