@@ -3,12 +3,14 @@
 * An unknown key is an error that names the key (``reward.trackng: unknown key``).
 * Values are type-checked against the dataclass annotations; ranges are checked by
   each config's ``validate`` method.
-* Nothing is ever ``eval``-ed: override values are parsed with ``yaml.safe_load``.
+* Nothing is ever ``eval``-ed: override values are parsed with a safe YAML loader.
 
 Used by the env (``duck.sim.config``), ``duck train`` and ``duck eval``.
 """
 
 from __future__ import annotations
+
+import functools
 
 import dataclasses
 import types
@@ -123,6 +125,25 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return plain(obj)
 
 
+@functools.lru_cache(maxsize=1)
+def _yaml_loader():
+    """A safe YAML loader with YAML 1.2 booleans: only true/false. Under PyYAML's YAML 1.1
+    rules ``push_curriculum=off`` would arrive as the boolean False."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                 list("tTfF"))
+    return Loader
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``"reward.alive=0.5"`` -> (["reward", "alive"], 0.5). Values are YAML scalars/lists."""
     import yaml
@@ -134,7 +155,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not key:
         raise ConfigError(f"override {text!r}: empty key")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = yaml.load(raw, Loader=_yaml_loader()) if raw.strip() else ""
     except yaml.YAMLError:
         raise ConfigError(f"{key}: cannot parse value {raw!r}") from None
     return key.split("."), value
@@ -167,7 +188,7 @@ def load(cls: type[T], yaml_path: str | Path | None = None, overrides: list[str]
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         try:
-            loaded = yaml.safe_load(path.read_text()) or {}
+            loaded = yaml.load(path.read_text(), Loader=_yaml_loader()) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
         if not isinstance(loaded, dict):

@@ -123,3 +123,15 @@ def test_bad_input_is_a_one_line_error(argv, needle, capsys, tmp_path, monkeypat
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1
+
+
+def test_off_stays_a_string_in_overrides_and_yaml_files(tmp_path):
+    """YAML 1.1 would read `off` as False and fail the string field; the config loader must not."""
+    from duck.config import load
+    from duck.train.config import TrainConfig
+
+    assert load(TrainConfig, None, ["push_curriculum=off"]).push_curriculum == "off"
+    path = tmp_path / "train.yaml"
+    path.write_text("push_curriculum: off\nenv:\n  dr:\n    enabled: false\n")
+    cfg = load(TrainConfig, path)
+    assert cfg.push_curriculum == "off" and cfg.env.dr.enabled is False
