@@ -10,9 +10,8 @@ Used by the env (``duck.sim.config``), ``duck train`` and ``duck eval``.
 
 from __future__ import annotations
 
-import functools
-
 import dataclasses
+import functools
 import types
 import typing
 from pathlib import Path
