@@ -98,7 +98,7 @@ def stand_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings, n: int = 4) 
 def tracking_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings, randomize: bool = False,
                      physics_dt_s: float | None = None) -> tuple[dict, Trace]:
     ecfg = eval_config(cfg, s.tracking_seconds, randomize, physics_dt_s)
-    every = int(round(s.resample_seconds / 0.02))
+    every = int(round(s.resample_seconds / CONTRACT.control_dt_s))
     rng = np.random.default_rng(s.seed + 1)
     n_segments = int(np.ceil(s.tracking_seconds / s.resample_seconds))
     low, high = CONTRACT.commands.as_arrays()
@@ -160,9 +160,8 @@ def push_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings, randomize: bo
     ecfg = eval_config(cfg, s.push_seconds, randomize, physics_dt_s)
     survival, impulse = {}, {}
     by_direction: dict[str, dict[str, float | None]] = {name: {} for name in KICK_SECTORS}
-    control_dt = 1.0 / CONTRACT.control_rate_hz
-    first_kick_step = int(round(s.push_at_seconds / control_dt))
-    period_steps = int(round(CONTRACT.gait_period_s / control_dt))
+    first_kick_step = int(round(s.push_at_seconds / CONTRACT.control_dt_s))
+    period_steps = int(round(CONTRACT.gait_period_s / CONTRACT.control_dt_s))
     mass = None
     for j, kick in enumerate(KICKS_MPS):
         rng = np.random.default_rng(s.seed + 100 + j)

@@ -231,10 +231,7 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
                             gamma=cfg.ppo.gamma)
         model = make_model(cfg, venv, run_dir)
     model.symmetry_coef = cfg.ppo.symmetry_coef
-    model.desired_kl = cfg.ppo.desired_kl if cfg.ppo.lr_schedule == "adaptive" else None
-    if getattr(model, "adaptive_lr_start", None) != cfg.ppo.learning_rate:
-        # A new run, or `--resume --set ppo.learning_rate=...`: restart the adaptive rate there.
-        model.adaptive_lr, model.adaptive_lr_start = None, cfg.ppo.learning_rate
+    model.use_adaptive_lr(cfg.ppo.desired_kl if cfg.ppo.lr_schedule == "adaptive" else None, cfg.ppo.learning_rate)
     remaining = cfg.total_steps - model.num_timesteps
     if remaining > 0:
         callback = TrainingCallback(cfg, run_dir, cfg.total_steps)

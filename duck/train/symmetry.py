@@ -28,9 +28,24 @@ class SymmetricPPO(PPO):
 
     symmetry_coef: float = 0.0
     desired_kl: float | None = None
-    # The adaptive rate's current value; saved with the model, so a resumed run continues it.
+    # The adaptive rate's current value and where it started; saved with the model, so a
+    # resumed run continues it.
     adaptive_lr: float | None = None
+    adaptive_lr_start: float | None = None
     ADAPTIVE_LR_BOUNDS = (1e-5, 1e-3)
+
+    def use_adaptive_lr(self, desired_kl: float | None, start_lr: float) -> None:
+        """Turn the KL-adaptive rate on (``desired_kl``) or off (None). A new start value (a
+        new run, or ``--resume --set ppo.learning_rate=...``) restarts the rate there; the same
+        one keeps the rate a resumed model had reached."""
+        self.desired_kl = desired_kl
+        if self.adaptive_lr_start != start_lr:
+            self.adaptive_lr, self.adaptive_lr_start = start_lr, start_lr
+
+    def _current_adaptive_lr(self) -> float:
+        if self.adaptive_lr is None:
+            self.adaptive_lr = float(self.lr_schedule(self._current_progress_remaining))
+        return self.adaptive_lr
 
     def train(self) -> None:
         super().train()
@@ -42,23 +57,20 @@ class SymmetricPPO(PPO):
     def _update_learning_rate(self, optimizers) -> None:
         if self.desired_kl is None:
             return super()._update_learning_rate(optimizers)
-        if self.adaptive_lr is None:
-            self.adaptive_lr = float(self.lr_schedule(self._current_progress_remaining))
-        self.logger.record("train/learning_rate", self.adaptive_lr)
+        lr = self._current_adaptive_lr()
+        self.logger.record("train/learning_rate", lr)
         for optimizer in optimizers if isinstance(optimizers, list) else [optimizers]:
             for group in optimizer.param_groups:
-                group["lr"] = self.adaptive_lr
+                group["lr"] = lr
 
     def adapt_learning_rate(self, approx_kl: float) -> float:
         """rsl_rl's rule, once per update: shrink the rate by 1.5 when the update's KL was over
         twice the target, grow it by 1.5 when under half. Returns the new rate."""
-        if self.adaptive_lr is None:
-            self.adaptive_lr = float(self.lr_schedule(self._current_progress_remaining))
-        lo, hi = self.ADAPTIVE_LR_BOUNDS
+        lr, (lo, hi) = self._current_adaptive_lr(), self.ADAPTIVE_LR_BOUNDS
         if approx_kl > 2.0 * self.desired_kl:
-            self.adaptive_lr = max(lo, self.adaptive_lr / 1.5)
+            self.adaptive_lr = max(lo, lr / 1.5)
         elif approx_kl < 0.5 * self.desired_kl:
-            self.adaptive_lr = min(hi, self.adaptive_lr * 1.5)
+            self.adaptive_lr = min(hi, lr * 1.5)
         return self.adaptive_lr
 
     def _mirror_normalized(self, obs: torch.Tensor) -> torch.Tensor:
