@@ -398,6 +398,19 @@ class DynamixelBus:
         raw = to_unsigned(int(value), size)
         self._txrx(servo_id, lambda: (None, *fn(self.port, servo_id, reg.address, raw)), check_alert)
 
+    def read_block(self, servo_id: int, start: Reg, length: int) -> tuple[bytes, bool]:
+        """``length`` raw bytes from ``start`` on, in one Read instruction retried like any
+        request, and whether the servo's alert bit was set (for setup-time tools)."""
+        alert = False
+
+        def call():
+            nonlocal alert
+            data, result, error = self._ph.readTxRx(self.port, servo_id, start.address, length)
+            alert = result == sdk.COMM_SUCCESS and bool(error & ALERT_BIT)
+            return bytes(data), result, error
+
+        return self._txrx(servo_id, call, check_alert=False), alert
+
     def _txrx(self, servo_id: int, call, check_alert: bool):
         """Run one SDK request/response with bounded retries; map results to typed errors."""
         last: BusError | None = None

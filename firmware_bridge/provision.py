@@ -6,6 +6,7 @@ speed, and may take seconds (a full scan tries every standard baud).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ from firmware_bridge.control_table import (
     velocity_to_rad_s,
     voltage_to_v,
 )
-from firmware_bridge.errors import BusError, PortOpenError
+from firmware_bridge.errors import BusError, PortOpenError, ServoMissingError
 from firmware_bridge.spec import ServoCalibration, ServoSpec
 
 
@@ -97,6 +98,9 @@ def limits_to_ticks(lower_rad: float, upper_rad: float, cal: ServoCalibration) -
     return max(0, lo), min(4095, hi)
 
 
+_SETTLE_S = 0.1
+
+
 def setup_servo(port: str, current_id: int, current_baud: int, plan: SetupPlan) -> dict[Reg, int]:
     """Provision one servo; returns the values read back. Raises BusError on any mismatch."""
     baud_code(plan.baud)  # validate before touching the servo
@@ -109,7 +113,17 @@ def setup_servo(port: str, current_id: int, current_baud: int, plan: SetupPlan) 
         if plan.spec.servo_id != current_id:
             bus.write_register(current_id, Reg.ID, plan.spec.servo_id, check_alert=False)
         if plan.baud != current_baud:
-            bus.write_register(plan.spec.servo_id, Reg.BAUD_RATE, baud_code(plan.baud), check_alert=False)
+            try:
+                bus.write_register(plan.spec.servo_id, Reg.BAUD_RATE, baud_code(plan.baud), check_alert=False)
+            except ServoMissingError:
+                # A lost status packet does not mean the write was lost: the servo may already
+                # be at the new baud, where a retry at the old one cannot reach it. The
+                # verifying connection below decides.
+                pass
+    # A status packet that came back after its request timed out (the write was then retried)
+    # can still be on its way; let it land before the verifying connection, whose first
+    # transmission flushes it, or it is taken for the ping's reply.
+    time.sleep(_SETTLE_S)
     with DynamixelBus(port, plan.baud, [plan.spec]) as bus:
         bus.ping_all()
         sid = plan.spec.servo_id
@@ -142,19 +156,19 @@ def monitor_rows(bus: DynamixelBus, servo_ids: Sequence[int] | None = None) -> l
     rows = []
     for sid in servo_ids or bus.ids:
         cal = bus.calibration[sid]
-        data, result, error = bus._ph.readTxRx(bus.port, sid, _MON_START, _MON_LEN)
-        if result != sdk.COMM_SUCCESS:
+        try:
+            b, alert = bus.read_block(sid, Reg.PRESENT_CURRENT, _MON_LEN)
+        except BusError:
             rows.append(MonitorRow(sid, float("nan"), float("nan"), float("nan"), float("nan"), -1, False,
-                                   ["no reply"]))
+                                   ["no-reply"]))
             continue
-        b = bytes(data)
 
         def field(reg: Reg, _b: bytes = b) -> int:
             k = reg.address - _MON_START
             return int.from_bytes(_b[k:k + reg.size], "little", signed=reg.signed)
 
         errs = []
-        if error & 0x80:
+        if alert:
             errs = decode_hardware_error(bus.read_register(sid, Reg.HARDWARE_ERROR_STATUS, check_alert=False))
         torque = bool(bus.read_register(sid, Reg.TORQUE_ENABLE, check_alert=False))
         rows.append(MonitorRow(

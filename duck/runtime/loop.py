@@ -45,6 +45,7 @@ class RateLoop:
     period_s: float
     spin_s: float = 0.0015
     clock: object = time.perf_counter
+    sleep: object = time.sleep  # injectable with the clock, so tests can run the loop on simulated time
     _next: float | None = None
     _last_start: float | None = None
     overruns: int = 0
@@ -90,7 +91,7 @@ class RateLoop:
     def _sleep_until(self, deadline: float) -> None:
         coarse = deadline - self.spin_s - self.clock()
         if coarse > 0:
-            time.sleep(coarse)
+            self.sleep(coarse)
         while self.clock() < deadline:
             pass
 

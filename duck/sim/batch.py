@@ -25,6 +25,19 @@ from duck.transforms import gravity_in_body, heading_frame, quat_to_mat, quat_to
 
 _MAX_LATENCY = 5  # buffer depth for action/IMU latency
 
+# What a privileged critic sees besides the policy's observation (training only: none of it
+# is measurable on the robot). Name -> width, in this order; see BatchSim.privileged_observation.
+PRIVILEGED_FIELDS: dict[str, int] = {
+    "base_lin_vel_body": 3,  # true base velocity, body frame: what a kick changes
+    "base_height": 1,
+    "foot_contact": 2,
+    "gyro_clean": 3,  # the IMU rate without noise or latency
+    "friction_draw": 1,  # floor friction, as its uniform draw in [0, 1]
+    "com_offset_draw": 2,
+    "latency_steps": 2,  # action, IMU
+}
+PRIVILEGED_DIM = sum(PRIVILEGED_FIELDS.values())
+
 
 class BatchSim:
     """N walking envs. ``step`` returns obs, reward, terminated, truncated and per-term info.
@@ -82,6 +95,8 @@ class BatchSim:
         self.kp = np.tile(self.nominal.gainprm0, (n, 1))
         self.torque_limit = np.tile(self.nominal.forcerange[:, 1], (n, 1))
         self.push_count = np.zeros(n, dtype=np.int64)
+        self.foot_contact = np.zeros((n, 2), dtype=bool)
+        self.dynamics_draw = np.full((n, 3), 0.5)  # friction, trunk CoM x/y, as uniform draws
         self.push_scale = 1.0  # curriculum knob, set by the trainer: kick magnitude multiplier
 
     @property
@@ -120,10 +135,13 @@ class BatchSim:
             self.imu_latency[idx] = np.minimum(lat_i[0] + np.floor(u_misc[:, 1] * (lat_i[1] - lat_i[0] + 1)),
                                                lat_i[1]).astype(np.int64)
             self.joint_offset[idx] = (u_misc[:, 4:] * 2 - 1) * dr.joint_offset_rad
+            nb = self.model.nbody
+            self.dynamics_draw[idx] = np.concatenate([u_dyn[:, :1], u_dyn[:, 1 + nb:3 + nb]], axis=1)
         else:
             self.action_latency[idx] = 0
             self.imu_latency[idx] = 0
             self.joint_offset[idx] = 0.0
+            self.dynamics_draw[idx] = 0.5
         qpos = np.tile(self.idx.home_qpos, (k, 1))
         qpos[:, self.idx.qpos_joints] += joint_noise
         self.state[idx] = 0.0
@@ -134,6 +152,7 @@ class BatchSim:
         self.targets[idx] = c.home
         self.head_command[idx] = 0.0
         self.push_count[idx] = 0
+        self.foot_contact[idx] = False
         self._resample_commands(idx)
         self._schedule_push(idx, u_misc[:, 2])
         # Settle sensors: one forward pass gives consistent IMU readings at t=0.
@@ -213,6 +232,7 @@ class BatchSim:
         self.state[:] = state[:, -1]
         self.sensors[:] = sens[:, -1]
         touch = np.max(sens[:, :, self.idx.foot_touch], axis=1) > 0.0
+        self.foot_contact[:] = touch
         self.step_count += 1
 
         finite = np.all(np.isfinite(self.state), axis=1)
@@ -303,6 +323,21 @@ class BatchSim:
             noise = self.rng.normal(idx, c.obs_dim) * (c.obs_noise * self.cfg.dr.noise_scale)
             obs = (obs + noise).astype(np.float32)
         return obs
+
+    def privileged_observation(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """The critic-only state of envs ``idx``, laid out as :data:`PRIVILEGED_FIELDS`."""
+        idx = self.all if idx is None else np.asarray(idx)
+        quat = self.qpos[idx, 3:7]
+        fields = {
+            "base_lin_vel_body": np.einsum("nji,nj->ni", quat_to_mat(quat), self.qvel[idx, 0:3]),
+            "base_height": self.qpos[idx, 2:3],
+            "foot_contact": self.foot_contact[idx].astype(np.float64),
+            "gyro_clean": self.sensors[idx][:, self.idx.gyro],
+            "friction_draw": self.dynamics_draw[idx, :1],
+            "com_offset_draw": self.dynamics_draw[idx, 1:3],
+            "latency_steps": np.stack([self.action_latency[idx], self.imu_latency[idx]], axis=1).astype(np.float64),
+        }
+        return np.concatenate([fields[name] for name in PRIVILEGED_FIELDS], axis=1).astype(np.float32)
 
     def close(self) -> None:
         self.pool.close()

@@ -9,13 +9,20 @@ import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from duck.contract import CONTRACT, RobotContract
-from duck.sim.batch import BatchSim
+from duck.sim.batch import PRIVILEGED_DIM, BatchSim
 from duck.sim.config import EnvConfig
 from duck.sim.rewards import TERMS
 
 
-def observation_space(contract: RobotContract = CONTRACT) -> gym.spaces.Box:
-    return gym.spaces.Box(-np.inf, np.inf, shape=(contract.obs_dim,), dtype=np.float32)
+def observation_space(contract: RobotContract = CONTRACT, privileged: bool = False) -> gym.spaces.Box:
+    size = contract.obs_dim + (PRIVILEGED_DIM if privileged else 0)
+    return gym.spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float32)
+
+
+def policy_observation(obs: np.ndarray, contract: RobotContract = CONTRACT) -> np.ndarray:
+    """The contract observation within a (possibly privileged) VecEnv observation: the
+    privileged fields are appended after it, so it is always the leading block."""
+    return obs[..., :contract.obs_dim]
 
 
 def action_space(contract: RobotContract = CONTRACT) -> gym.spaces.Box:
@@ -26,14 +33,19 @@ def action_space(contract: RobotContract = CONTRACT) -> gym.spaces.Box:
 class DuckVecEnv(VecEnv):
     """N walking envs with auto-reset. Env *i* is seeded ``seed + i``.
 
+    With ``privileged=True`` each observation is the contract observation followed by
+    :meth:`BatchSim.privileged_observation` (for an asymmetric critic; the actor only ever
+    sees the leading contract block).
+
     Finished episodes put ``terminal_observation``, ``episode`` (SB3's r/l/t) and
     ``episode_terms`` (per-term reward sums) into that env's info.
     """
 
     def __init__(self, num_envs: int, config: EnvConfig = EnvConfig(), seed: int = 0,
-                 contract: RobotContract = CONTRACT, nthread: int | None = None):
-        super().__init__(num_envs, observation_space(contract), action_space(contract))
+                 contract: RobotContract = CONTRACT, nthread: int | None = None, privileged: bool = False):
+        super().__init__(num_envs, observation_space(contract, privileged), action_space(contract))
         self.sim = BatchSim(num_envs, config, contract, nthread=nthread)
+        self.privileged = privileged
         self._seed = seed
         self._actions = np.zeros((num_envs, contract.action_dim))
         self._ep_return = np.zeros(num_envs)
@@ -47,9 +59,14 @@ class DuckVecEnv(VecEnv):
         self._ep_return[:] = 0.0
         for v in self._ep_terms.values():
             v[:] = 0.0
-        obs = self.sim.reset(self.sim.all)
+        obs = self._with_privileged(self.sim.reset(self.sim.all), self.sim.all)
         self._reset_infos = [{} for _ in range(self.num_envs)]
         return obs
+
+    def _with_privileged(self, obs: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        if not self.privileged:
+            return obs
+        return np.concatenate([obs, self.sim.privileged_observation(idx)], axis=1)
 
     def seed(self, seed: int | None = None) -> list[int | None]:
         self._seed = seed
@@ -60,6 +77,7 @@ class DuckVecEnv(VecEnv):
 
     def step_wait(self):
         obs, reward, terminated, truncated, info = self.sim.step(self._actions)
+        obs = self._with_privileged(obs, self.sim.all)
         self._ep_return += reward
         for name, value in info["reward_terms"].items():
             self._ep_terms[name] += value
@@ -68,7 +86,7 @@ class DuckVecEnv(VecEnv):
         finished = np.flatnonzero(done)
         if finished.size:
             lengths = self.sim.step_count[finished].copy()
-            reset_obs = self.sim.reset(finished)
+            reset_obs = self._with_privileged(self.sim.reset(finished), finished)
             for j, i in enumerate(finished):  # only finished envs: SB3 needs per-env dicts here
                 infos[i] = {
                     "terminal_observation": obs[i].copy(),

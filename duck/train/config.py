@@ -34,6 +34,9 @@ class PPOConfig:
     normalize_reward: bool = True
     # Mirror-symmetry pass after each update (duck/train/symmetry.py); 0 turns it off.
     symmetry_coef: float = 0.0
+    # Asymmetric actor-critic (duck/train/asymmetric.py): the critic also sees the sim's
+    # privileged state (base velocity, contacts, friction, latencies); the actor does not.
+    privileged_critic: bool = False
 
     def validate(self) -> None:
         check_range("n_envs", self.n_envs, 1, 4096)
@@ -44,9 +47,12 @@ class PPOConfig:
         check_range("gae_lambda", self.gae_lambda, 0.0, 1.0)
         check_range("symmetry_coef", self.symmetry_coef, 0.0, 100.0)
         check_range("desired_kl", self.desired_kl, 1e-5, 1.0)
-        if self.lr_schedule not in ("constant", "linear", "adaptive"):
-            from duck.config import ConfigError
+        from duck.config import ConfigError
 
+        if self.privileged_critic and self.symmetry_coef > 0:
+            raise ConfigError("symmetry_coef: the mirror pass has no mirror for the privileged critic inputs; "
+                              "use it with privileged_critic=false")
+        if self.lr_schedule not in ("constant", "linear", "adaptive"):
             raise ConfigError(f"lr_schedule: must be 'constant', 'linear' or 'adaptive', got {self.lr_schedule!r}")
 
 
@@ -59,6 +65,9 @@ class TrainConfig:
     checkpoint_every_steps: int = 500_000
     eval_every_steps: int = 1_000_000
     eval_episodes: int = 8
+    # Torch threads for the PPO update (the rollout's inference uses one). 2 measured 1.02x the
+    # env steps/s of 1 on the 2-core dev VM (benchmarks/update_threads.py): the update is not
+    # where the time goes.
     torch_threads: int = 1
     # Kick magnitude multiplier: "adaptive" raises it by push_curriculum_step after each rollout
     # whose fall rate is under push_curriculum_falls[0] and lowers it above [1]; "linear" ramps

@@ -22,7 +22,8 @@ from duck.config import to_dict
 from duck.contract import CONTRACT, RobotContract
 from duck.errors import UserError
 from duck.runtime import policy as policy_file
-from duck.train.runner import git_commit, latest_checkpoint, load_run_config
+from duck.sim.vec_env import policy_observation
+from duck.train.runner import git_commit, latest_checkpoint, load_run_config, make_vec_env
 
 
 class ExportedPolicy(torch.nn.Module):
@@ -30,10 +31,13 @@ class ExportedPolicy(torch.nn.Module):
 
     def __init__(self, model: PPO, norm: VecNormalize, contract: RobotContract = CONTRACT):
         super().__init__()
+        # With a privileged critic the normaliser also covers the critic-only block that
+        # follows the contract observation; the actor (and this graph) reads only the contract one.
         rms = norm.obs_rms
-        self.register_buffer("obs_mean", torch.as_tensor(rms.mean, dtype=torch.float32))
-        self.register_buffer("obs_inv_std", torch.as_tensor(1.0 / np.sqrt(rms.var + norm.epsilon),
-                                                            dtype=torch.float32))
+        mean = policy_observation(rms.mean, contract)
+        inv_std = policy_observation(1.0 / np.sqrt(rms.var + norm.epsilon), contract)
+        self.register_buffer("obs_mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("obs_inv_std", torch.as_tensor(inv_std, dtype=torch.float32))
         self.clip_obs = float(norm.clip_obs) if norm.norm_obs else float("inf")
         self.norm_obs = bool(norm.norm_obs)
         self.latent = model.policy.mlp_extractor.policy_net
@@ -60,8 +64,6 @@ class LoadedRun:
 
 def load_run(run_dir: Path, checkpoint: Path | None = None) -> LoadedRun:
     """Load a run's (latest or given) checkpoint with its VecNormalize statistics."""
-    from duck.sim.vec_env import DuckVecEnv
-
     cfg = load_run_config(run_dir)
     if checkpoint is None:
         found = latest_checkpoint(run_dir)
@@ -73,7 +75,7 @@ def load_run(run_dir: Path, checkpoint: Path | None = None) -> LoadedRun:
         norm_path = zip_path.with_name(zip_path.stem + "_vecnormalize.pkl")
         if not zip_path.is_file() or not norm_path.is_file():
             raise UserError(f"checkpoint {zip_path} or its {norm_path.name} is missing")
-    venv = VecNormalize.load(str(norm_path), DuckVecEnv(1, cfg.env))
+    venv = VecNormalize.load(str(norm_path), make_vec_env(cfg, 1))
     venv.training = False
     model = PPO.load(str(zip_path), device="cpu")
     return LoadedRun(model=model, norm=venv, steps=int(model.num_timesteps), config_dict=to_dict(cfg),
@@ -120,14 +122,13 @@ def export(run: LoadedRun, out: Path, contract: RobotContract = CONTRACT) -> Pat
 def parity_observations(run: LoadedRun, n_random: int = 4000, n_recorded: int = 2000, seed: int = 0) -> np.ndarray:
     """Random observations around the normaliser's statistics plus observations recorded from the policy."""
     from duck.config import from_dict
-    from duck.sim.vec_env import DuckVecEnv
     from duck.train.config import TrainConfig
 
     rng = np.random.default_rng(seed)
     std = np.sqrt(run.norm.obs_rms.var)
     random_obs = run.norm.obs_rms.mean + std * rng.normal(size=(n_random, len(std))) * 3.0
     cfg = from_dict(TrainConfig, run.config_dict)
-    venv = DuckVecEnv(16, cfg.env, seed=seed)
+    venv = make_vec_env(cfg, 16, seed=seed)
     obs = venv.reset()
     recorded = []
     while len(recorded) * 16 < n_recorded:
@@ -142,6 +143,6 @@ def parity_check(run: LoadedRun, onnx_path: Path, contract: RobotContract = CONT
     """Max |ONNX - torch| over random and recorded observations (the acceptance bound is 1e-5)."""
     loaded = policy_file.load_policy(onnx_path, contract)
     obs = parity_observations(run)
-    _, offsets = loaded(obs)
+    _, offsets = loaded(policy_observation(obs, contract))
     reference = torch_reference(run, obs, contract)
     return {"observations": int(len(obs)), "max_abs_error": float(np.max(np.abs(offsets - reference)))}

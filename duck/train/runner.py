@@ -27,6 +27,7 @@ from duck.config import load, to_dict
 from duck.errors import UserError
 from duck.paths import REPO_ROOT
 from duck.sim.vec_env import DuckVecEnv
+from duck.train.asymmetric import AsymmetricActorCriticPolicy
 from duck.train.config import TrainConfig
 from duck.train.symmetry import SymmetricPPO
 from duck.transforms import heading_frame, quat_to_yaw
@@ -164,7 +165,7 @@ class TrainingCallback(BaseCallback):
 def quick_eval(model: SymmetricPPO, cfg: TrainConfig, episodes: int, seconds: float = 10.0) -> dict[str, float]:
     """Deterministic policy on fresh envs (training randomization, no pushes): survival and tracking."""
     env_cfg = replace(cfg.env, dr=replace(cfg.env.dr, push=replace(cfg.env.dr.push, enabled=False)))
-    venv = DuckVecEnv(episodes, env_cfg, seed=10_000 + cfg.seed)
+    venv = make_vec_env(cfg, episodes, env_cfg, seed=10_000 + cfg.seed)
     norm = model.get_vec_normalize_env()
     obs = venv.reset()
     alive = np.ones(episodes, dtype=bool)
@@ -183,6 +184,12 @@ def quick_eval(model: SymmetricPPO, cfg: TrainConfig, episodes: int, seconds: fl
     return {"survival_rate": float(alive.mean()), "lin_vel_rmse_mps": float(np.sqrt(sq_err / max(count, 1)))}
 
 
+def make_vec_env(cfg: TrainConfig, num_envs: int, env_cfg=None, seed: int = 0) -> DuckVecEnv:
+    """The VecEnv a run's model reads: with the privileged block when the run has a privileged critic."""
+    return DuckVecEnv(num_envs, cfg.env if env_cfg is None else env_cfg, seed=seed,
+                      privileged=cfg.ppo.privileged_critic)
+
+
 def resumable_hyperparameters(cfg: TrainConfig) -> dict:
     """The PPO settings that may change between runs of the same network."""
     p = cfg.ppo
@@ -195,17 +202,19 @@ def resumable_hyperparameters(cfg: TrainConfig) -> dict:
 
 def make_model(cfg: TrainConfig, venv: VecNormalize, run_dir: Path) -> SymmetricPPO:
     p = cfg.ppo
-    return SymmetricPPO(
-        "MlpPolicy", venv, **resumable_hyperparameters(cfg), seed=cfg.seed, verbose=0,
-        tensorboard_log=str(run_dir / "tb"), device="cpu",
-        policy_kwargs={"net_arch": {"pi": list(p.policy_layers), "vf": list(p.value_layers)},
-                       "activation_fn": torch.nn.ELU, "log_std_init": p.log_std_init},
-    )
+    policy_kwargs = {"net_arch": {"pi": list(p.policy_layers), "vf": list(p.value_layers)},
+                     "activation_fn": torch.nn.ELU, "log_std_init": p.log_std_init}
+    policy: str | type = "MlpPolicy"
+    if p.privileged_critic:
+        policy = AsymmetricActorCriticPolicy
+        policy_kwargs["actor_obs_dim"] = venv.venv.sim.contract.obs_dim
+    return SymmetricPPO(policy, venv, **resumable_hyperparameters(cfg), seed=cfg.seed, verbose=0,
+                        tensorboard_log=str(run_dir / "tb"), device="cpu", policy_kwargs=policy_kwargs)
 
 
 def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str] | None = None) -> Path:
     """Train (or resume) a run in ``run_dir``; returns the final checkpoint path."""
-    torch.set_num_threads(cfg.torch_threads)
+    torch.set_num_threads(1)  # rollout inference; the update uses cfg.torch_threads
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = latest_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
@@ -218,7 +227,7 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
     with open(run_dir / "command.txt", "a") as f:
         f.write(" ".join(argv or sys.argv) + "\n")
 
-    base = DuckVecEnv(cfg.ppo.n_envs, cfg.env, seed=cfg.seed)
+    base = make_vec_env(cfg, cfg.ppo.n_envs, seed=cfg.seed)
     if checkpoint is not None:
         venv = VecNormalize.load(str(checkpoint[1]), base)
         # The run's config wins over the checkpoint's saved hyperparameters, so
@@ -231,6 +240,7 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
                             gamma=cfg.ppo.gamma)
         model = make_model(cfg, venv, run_dir)
     model.symmetry_coef = cfg.ppo.symmetry_coef
+    model.update_threads = cfg.torch_threads
     model.use_adaptive_lr(cfg.ppo.desired_kl if cfg.ppo.lr_schedule == "adaptive" else None, cfg.ppo.learning_rate)
     remaining = cfg.total_steps - model.num_timesteps
     if remaining > 0:

@@ -33,6 +33,10 @@ class SymmetricPPO(PPO):
     adaptive_lr: float | None = None
     adaptive_lr_start: float | None = None
     ADAPTIVE_LR_BOUNDS = (1e-5, 1e-3)
+    # Threads for the update only: the rollout's per-step inference on 64 observations is too
+    # small to gain from more, and its physics threads need the cores then; in the update the
+    # cores are otherwise idle.
+    update_threads: int = 1
 
     def use_adaptive_lr(self, desired_kl: float | None, start_lr: float) -> None:
         """Turn the KL-adaptive rate on (``desired_kl``) or off (None). A new start value (a
@@ -48,11 +52,16 @@ class SymmetricPPO(PPO):
         return self.adaptive_lr
 
     def train(self) -> None:
-        super().train()
-        if self.desired_kl is not None:
-            self.adapt_learning_rate(float(self.logger.name_to_value.get("train/approx_kl", self.desired_kl)))
-        if self.symmetry_coef > 0:
-            self._train_symmetry()
+        rollout_threads = torch.get_num_threads()
+        torch.set_num_threads(self.update_threads)
+        try:
+            super().train()
+            if self.desired_kl is not None:
+                self.adapt_learning_rate(float(self.logger.name_to_value.get("train/approx_kl", self.desired_kl)))
+            if self.symmetry_coef > 0:
+                self._train_symmetry()
+        finally:
+            torch.set_num_threads(rollout_threads)
 
     def _update_learning_rate(self, optimizers) -> None:
         if self.desired_kl is None:
