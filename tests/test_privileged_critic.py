@@ -18,7 +18,7 @@ from duck.transforms import quat_to_mat
 
 TINY = ["--set", "ppo.n_envs=8", "--set", "ppo.n_steps=32", "--set", "ppo.batch_size=128",
         "--set", "checkpoint_every_steps=256", "--set", "eval_every_steps=512", "--set", "eval_episodes=2",
-        "--set", "ppo.privileged_critic=true"]
+        "--set", "ppo.privileged_critic=true"]  # the default too; explicit, as this file is about it
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +98,24 @@ def test_resume_keeps_the_privileged_critic(privileged_run):
 def test_symmetry_pass_and_privileged_critic_are_refused_together():
     with pytest.raises(ConfigError, match="privileged"):
         PPOConfig(symmetry_coef=1.0, privileged_critic=True).validate()
+
+
+def test_a_run_from_before_the_option_resumes_and_exports_as_it_was_trained(tmp_path, capsys):
+    """Runs trained before ``privileged_critic`` existed have no key for it; it now defaults
+    to on, but their networks read the contract observation only."""
+    import yaml
+    from stable_baselines3 import PPO
+
+    from duck.train.runner import latest_checkpoint
+
+    plain = [arg.replace("privileged_critic=true", "privileged_critic=false") for arg in TINY]
+    assert main(["train", "--run-dir", str(tmp_path), "--steps", "256", *plain]) == 0
+    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    del config["ppo"]["privileged_critic"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    assert main(["train", "--run-dir", str(tmp_path), "--resume", "--steps", "512"]) == 0
+    model = PPO.load(str(latest_checkpoint(tmp_path)[0]), device="cpu")
+    assert model.observation_space.shape == (CONTRACT.obs_dim,) and model.num_timesteps >= 512
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["ppo"]["privileged_critic"] is False
+    assert main(["export", str(tmp_path), "--out", str(tmp_path / "p.onnx")]) == 0
+    assert "ok" in capsys.readouterr().out

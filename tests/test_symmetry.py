@@ -60,7 +60,8 @@ def test_symmetry_pass_makes_the_policy_equivariant(tmp_path):
     from duck.train.symmetry import symmetry_error
 
     torch.manual_seed(0)
-    cfg = TrainConfig(ppo=PPOConfig(n_envs=8, n_steps=32, batch_size=128, n_epochs=1, log_std_init=0.0))
+    cfg = TrainConfig(ppo=PPOConfig(n_envs=8, n_steps=32, batch_size=128, n_epochs=1, log_std_init=0.0,
+                                    privileged_critic=False))
     venv = VecNormalize(DuckVecEnv(8, cfg.env, seed=0), clip_obs=10.0)
     model = make_model(cfg, venv, tmp_path)
     model.learn(8 * 32)  # fills the rollout buffer (plain PPO: coefficient 0)

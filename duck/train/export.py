@@ -23,7 +23,7 @@ from duck.contract import CONTRACT, RobotContract
 from duck.errors import UserError
 from duck.runtime import policy as policy_file
 from duck.sim.vec_env import policy_observation
-from duck.train.runner import git_commit, latest_checkpoint, load_run_config, make_vec_env
+from duck.train.runner import git_commit, latest_checkpoint, load_run_config, make_vec_env, matching_checkpoint
 
 
 class ExportedPolicy(torch.nn.Module):
@@ -75,6 +75,7 @@ def load_run(run_dir: Path, checkpoint: Path | None = None) -> LoadedRun:
         norm_path = zip_path.with_name(zip_path.stem + "_vecnormalize.pkl")
         if not zip_path.is_file() or not norm_path.is_file():
             raise UserError(f"checkpoint {zip_path} or its {norm_path.name} is missing")
+    cfg = matching_checkpoint(cfg, zip_path)
     venv = VecNormalize.load(str(norm_path), make_vec_env(cfg, 1))
     venv.training = False
     model = PPO.load(str(zip_path), device="cpu")

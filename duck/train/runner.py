@@ -24,6 +24,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecNormalize
 
 from duck.config import load, to_dict
+from duck.contract import CONTRACT
 from duck.errors import UserError
 from duck.paths import REPO_ROOT
 from duck.sim.vec_env import DuckVecEnv
@@ -58,6 +59,19 @@ def load_run_config(run_dir: Path) -> TrainConfig:
     if not path.is_file():
         raise UserError(f"{run_dir} is not a training run (no config.yaml)")
     return load(TrainConfig, path)
+
+
+def matching_checkpoint(cfg: TrainConfig, zip_path: Path) -> TrainConfig:
+    """``cfg`` with ``ppo.privileged_critic`` as the checkpoint's network has it. Runs from
+    before the option (it defaults to on since) have no key for it in config.yaml, and a
+    network's inputs cannot change on resume anyway."""
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    data, _, _ = load_from_zip_file(str(zip_path), device="cpu", load_data=True)
+    privileged = int(data["observation_space"].shape[0]) > CONTRACT.obs_dim
+    if privileged == cfg.ppo.privileged_critic:
+        return cfg
+    return replace(cfg, ppo=replace(cfg.ppo, privileged_critic=privileged))
 
 
 class TrainingCallback(BaseCallback):
@@ -219,6 +233,8 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
     checkpoint = latest_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
         raise UserError(f"--resume: no checkpoint in {run_dir / 'checkpoints'}")
+    if checkpoint is not None:
+        cfg = matching_checkpoint(cfg, checkpoint[0])
     # The resolved config; on --resume with --set overrides it becomes the run's config
     # (command.txt keeps the history of invocations).
     (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
