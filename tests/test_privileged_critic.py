@@ -50,7 +50,11 @@ def test_privileged_observation_appends_true_state_after_the_contract_block():
         world_vel = np.einsum("nij,nj->ni", quat_to_mat(sim.qpos[:, 3:7]), blocks["base_lin_vel_body"])
         np.testing.assert_allclose(world_vel, sim.qvel[:, 0:3], atol=1e-5)
         np.testing.assert_allclose(blocks["base_height"][:, 0], sim.qpos[:, 2], atol=1e-6)
-        assert np.all((blocks["friction_draw"] >= 0) & (blocks["friction_draw"] <= 1))
+        floor = [m.geom_friction[sim.idx.floor_geom, 0] for m in sim.models]
+        np.testing.assert_allclose(blocks["floor_friction"][:, 0], floor, rtol=1e-6)
+        lo, hi = sim.cfg.dr.floor_friction
+        assert np.all((blocks["floor_friction"] >= lo) & (blocks["floor_friction"] <= hi))
+        assert np.all(np.abs(blocks["trunk_com_offset"]) <= sim.cfg.dr.trunk_com_offset_m + 1e-7)
         np.testing.assert_array_equal(blocks["latency_steps"][:, 0], sim.action_latency)
     finally:
         plain.close()

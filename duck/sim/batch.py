@@ -32,8 +32,8 @@ PRIVILEGED_FIELDS: dict[str, int] = {
     "base_height": 1,
     "foot_contact": 2,
     "gyro_clean": 3,  # the IMU rate without noise or latency
-    "friction_draw": 1,  # floor friction, as its uniform draw in [0, 1]
-    "com_offset_draw": 2,
+    "floor_friction": 1,
+    "trunk_com_offset": 2,  # m, x and y
     "latency_steps": 2,  # action, IMU
 }
 PRIVILEGED_DIM = sum(PRIVILEGED_FIELDS.values())
@@ -96,7 +96,9 @@ class BatchSim:
         self.torque_limit = np.tile(self.nominal.forcerange[:, 1], (n, 1))
         self.push_count = np.zeros(n, dtype=np.int64)
         self.foot_contact = np.zeros((n, 2), dtype=bool)
-        self.dynamics_draw = np.full((n, 3), 0.5)  # friction, trunk CoM x/y, as uniform draws
+        # Floor friction and trunk CoM offset (x, y) of each env's dynamics, for the privileged critic.
+        self.nominal_dynamics = np.array([self.nominal.geom_friction[self.idx.floor_geom, 0], 0.0, 0.0])
+        self.dynamics_params = np.tile(self.nominal_dynamics, (n, 1))
         self.push_scale = 1.0  # curriculum knob, set by the trainer: kick magnitude multiplier
 
     @property
@@ -128,6 +130,7 @@ class BatchSim:
                 apply_dynamics(self.models[i], self.nominal, self.idx, s)
                 self.kp[i] = self.models[i].actuator_gainprm[:, 0]
                 self.torque_limit[i] = self.models[i].actuator_forcerange[:, 1]
+                self.dynamics_params[i] = (s.friction, *s.com_offset)
             lat_a = dr.action_latency_steps
             lat_i = dr.imu_latency_steps
             self.action_latency[idx] = np.minimum(lat_a[0] + np.floor(u_misc[:, 0] * (lat_a[1] - lat_a[0] + 1)),
@@ -135,13 +138,11 @@ class BatchSim:
             self.imu_latency[idx] = np.minimum(lat_i[0] + np.floor(u_misc[:, 1] * (lat_i[1] - lat_i[0] + 1)),
                                                lat_i[1]).astype(np.int64)
             self.joint_offset[idx] = (u_misc[:, 4:] * 2 - 1) * dr.joint_offset_rad
-            nb = self.model.nbody
-            self.dynamics_draw[idx] = np.concatenate([u_dyn[:, :1], u_dyn[:, 1 + nb:3 + nb]], axis=1)
         else:
             self.action_latency[idx] = 0
             self.imu_latency[idx] = 0
             self.joint_offset[idx] = 0.0
-            self.dynamics_draw[idx] = 0.5
+            self.dynamics_params[idx] = self.nominal_dynamics
         qpos = np.tile(self.idx.home_qpos, (k, 1))
         qpos[:, self.idx.qpos_joints] += joint_noise
         self.state[idx] = 0.0
@@ -332,9 +333,9 @@ class BatchSim:
             "base_lin_vel_body": np.einsum("nji,nj->ni", quat_to_mat(quat), self.qvel[idx, 0:3]),
             "base_height": self.qpos[idx, 2:3],
             "foot_contact": self.foot_contact[idx].astype(np.float64),
-            "gyro_clean": self.sensors[idx][:, self.idx.gyro],
-            "friction_draw": self.dynamics_draw[idx, :1],
-            "com_offset_draw": self.dynamics_draw[idx, 1:3],
+            "gyro_clean": self.sensors[idx, self.idx.gyro],
+            "floor_friction": self.dynamics_params[idx, :1],
+            "trunk_com_offset": self.dynamics_params[idx, 1:3],
             "latency_steps": np.stack([self.action_latency[idx], self.imu_latency[idx]], axis=1).astype(np.float64),
         }
         return np.concatenate([fields[name] for name in PRIVILEGED_FIELDS], axis=1).astype(np.float32)
