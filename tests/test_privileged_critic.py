@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from duck.cli import main
-from duck.config import ConfigError
 from duck.contract import CONTRACT
 from duck.runtime import policy as policy_file
 from duck.sim.batch import PRIVILEGED_DIM, PRIVILEGED_FIELDS
@@ -99,9 +98,71 @@ def test_resume_keeps_the_privileged_critic(privileged_run):
     assert model.policy.mlp_extractor.value_net[0].in_features == CONTRACT.obs_dim + PRIVILEGED_DIM
 
 
-def test_symmetry_pass_and_privileged_critic_are_refused_together():
-    with pytest.raises(ConfigError, match="privileged"):
-        PPOConfig(symmetry_coef=1.0, privileged_critic=True).validate()
+def test_privileged_mirror_matches_mirrored_physics():
+    """Env 1 gets the mirror of env 0's kick and actions; its privileged block must be the
+    mirror of env 0's, field by field, in real MuJoCo (as the contract block is in test_symmetry)."""
+    from duck.sim.config import EnvConfig, no_randomization
+
+    venv = DuckVecEnv(2, no_randomization(EnvConfig()), seed=0, privileged=True)
+    try:
+        venv.reset()
+        venv.sim.set_command(np.zeros(3))
+        venv.sim.kick(np.arange(2), np.array([[0.2, 0.3], [0.2, -0.3]]))
+        perm, sign = venv.observation_mirror
+        rng = np.random.default_rng(3)
+        worst, spread = 0.0, 0.0
+        for _ in range(30):
+            action = rng.uniform(-0.6, 0.6, CONTRACT.action_dim)
+            obs, *_ = venv.step(np.stack([action, CONTRACT.mirror_action(action)]))
+            mirrored = (obs[0, perm] * sign)[CONTRACT.obs_dim:]
+            worst = max(worst, float(np.max(np.abs(obs[1, CONTRACT.obs_dim:] - mirrored))))
+            spread = max(spread, float(np.max(np.abs(obs[0, CONTRACT.obs_dim:] - obs[1, CONTRACT.obs_dim:]))))
+        assert worst < 1e-3, worst
+        assert spread > 0.05  # the two envs really moved differently
+        np.testing.assert_array_equal(perm[:CONTRACT.obs_dim], CONTRACT.observation_mirror[0])
+        np.testing.assert_array_equal(np.sort(perm), np.arange(CONTRACT.obs_dim + PRIVILEGED_DIM))
+    finally:
+        venv.close()
+
+
+def test_symmetry_pass_runs_with_the_privileged_critic(tmp_path):
+    """The mirror pass over a privileged rollout makes the actor equivariant and the critic
+    mirror-invariant over the whole (contract + privileged) observation."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from duck.train.config import TrainConfig
+    from duck.train.runner import make_model
+
+    torch.manual_seed(0)
+    cfg = TrainConfig(ppo=PPOConfig(n_envs=8, n_steps=32, batch_size=128, n_epochs=1, log_std_init=0.0,
+                                    privileged_critic=True, symmetry_coef=1.0))
+    cfg.ppo.validate()
+    base = DuckVecEnv(8, cfg.env, seed=0, privileged=True)
+    venv = VecNormalize(base, clip_obs=10.0)
+    model = make_model(cfg, venv, tmp_path)
+    model.observation_mirror = base.observation_mirror
+    model.learn(8 * 32)  # fills the rollout buffer (plain PPO: make_model leaves the coefficient 0)
+    with torch.no_grad():
+        model.policy.action_net.bias.copy_(torch.linspace(-0.5, 0.5, CONTRACT.action_dim))
+        model.policy.value_net.weight.add_(0.5)
+    held_out = torch.as_tensor(venv.normalize_obs(DuckVecEnv(8, cfg.env, seed=7, privileged=True).reset()))
+
+    def errors() -> tuple[float, float]:
+        mirrored = model._mirror_normalized(held_out)
+        with torch.no_grad():
+            act = model.policy.get_distribution(torch.cat([held_out, mirrored])).distribution.mean.numpy()
+            value = model.policy.predict_values(torch.cat([held_out, mirrored])).numpy()
+        n = len(held_out)
+        action_error = float(np.sqrt(np.mean((CONTRACT.mirror_action(act[:n]) - act[n:]) ** 2)))
+        return action_error, float(np.sqrt(np.mean((value[:n] - value[n:]) ** 2)))
+
+    before = errors()
+    model.symmetry_coef = cfg.ppo.symmetry_coef
+    for _ in range(30):
+        model._train_symmetry()
+    after = errors()
+    assert before[0] > 0.1 and after[0] < before[0] / 3, (before, after)
+    assert before[1] > 0.0 and after[1] < before[1] / 3, (before, after)
 
 
 def test_a_run_from_before_the_option_resumes_and_exports_as_it_was_trained(tmp_path, capsys):

@@ -37,6 +37,33 @@ PRIVILEGED_FIELDS: dict[str, int] = {
     "latency_steps": 2,  # action, IMU
 }
 PRIVILEGED_DIM = sum(PRIVILEGED_FIELDS.values())
+# Each field under the sagittal mirror, as (permutation, sign) within the field, the
+# convention of RobotContract.observation_mirror: velocities flip y, the rate flips x and z
+# (an axial vector), the feet swap, scalars stay.
+PRIVILEGED_MIRROR: dict[str, tuple[tuple[int, ...], tuple[float, ...]]] = {
+    "base_lin_vel_body": ((0, 1, 2), (1.0, -1.0, 1.0)),
+    "base_height": ((0,), (1.0,)),
+    "foot_contact": ((1, 0), (1.0, 1.0)),
+    "gyro_clean": ((0, 1, 2), (-1.0, 1.0, -1.0)),
+    "floor_friction": ((0,), (1.0,)),
+    "trunk_com_offset": ((0, 1), (1.0, -1.0)),
+    "latency_steps": ((0, 1), (1.0, 1.0)),
+}
+
+
+def privileged_mirror() -> tuple[np.ndarray, np.ndarray]:
+    """(permutation, sign) over the privileged block: ``mirrored = block[..., perm] * sign``."""
+    if set(PRIVILEGED_MIRROR) != set(PRIVILEGED_FIELDS):
+        raise ValueError(f"no mirror rule for {set(PRIVILEGED_FIELDS) ^ set(PRIVILEGED_MIRROR)}")
+    perm, sign, start = [], [], 0
+    for name, width in PRIVILEGED_FIELDS.items():
+        field_perm, field_sign = PRIVILEGED_MIRROR[name]
+        if len(field_perm) != width or len(field_sign) != width:
+            raise ValueError(f"mirror rule for {name} has the wrong width")
+        perm.extend(start + i for i in field_perm)
+        sign.extend(field_sign)
+        start += width
+    return np.array(perm), np.array(sign)
 
 
 class BatchSim:

@@ -9,7 +9,7 @@ import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from duck.contract import CONTRACT, RobotContract
-from duck.sim.batch import PRIVILEGED_DIM, BatchSim
+from duck.sim.batch import PRIVILEGED_DIM, BatchSim, privileged_mirror
 from duck.sim.config import EnvConfig
 from duck.sim.rewards import TERMS
 
@@ -62,6 +62,16 @@ class DuckVecEnv(VecEnv):
         obs = self._with_privileged(self.sim.reset(self.sim.all), self.sim.all)
         self._reset_infos = [{} for _ in range(self.num_envs)]
         return obs
+
+    @property
+    def observation_mirror(self) -> tuple[np.ndarray, np.ndarray]:
+        """(permutation, sign) of this env's whole observation under the sagittal mirror: the
+        contract's, then the privileged block's when there is one."""
+        perm, sign = self.sim.contract.observation_mirror
+        if not self.privileged:
+            return perm, sign
+        block_perm, block_sign = privileged_mirror()
+        return np.concatenate([perm, len(perm) + block_perm]), np.concatenate([sign, block_sign])
 
     def _with_privileged(self, obs: np.ndarray, idx: np.ndarray) -> np.ndarray:
         if not self.privileged:

@@ -51,9 +51,6 @@ class PPOConfig:
         check_range("desired_kl", self.desired_kl, 1e-5, 1.0)
         from duck.config import ConfigError
 
-        if self.privileged_critic and self.symmetry_coef > 0:
-            raise ConfigError("symmetry_coef: the mirror pass has no mirror for the privileged critic inputs; "
-                              "use it with privileged_critic=false")
         if self.lr_schedule not in ("constant", "linear", "adaptive"):
             raise ConfigError(f"lr_schedule: must be 'constant', 'linear' or 'adaptive', got {self.lr_schedule!r}")
 

@@ -9,7 +9,8 @@ runs one extra pass over the rollout that minimises
     symmetry_coef * ( |mu(mirror(s)) - mirror(mu(s))|^2 + |V(mirror(s)) - V(s)|^2 )
 
 with the policy's own optimizer (so the coefficient weighs against PPO's gradient
-scale through Adam's shared second moments). The mirror maps come from the contract.
+scale through Adam's shared second moments). The mirror maps come from the contract, and
+for a privileged critic's extra inputs from the sim (``DuckVecEnv.observation_mirror``).
 Observations in the buffer are normalized; they are mirrored in physical units.
 """
 
@@ -37,6 +38,8 @@ class SymmetricPPO(PPO):
     # small to gain from more, and its physics threads need the cores then; in the update the
     # cores are otherwise idle.
     update_threads: int = 1
+    # (permutation, sign) over the whole observation the model reads; None: the contract's.
+    observation_mirror: tuple[np.ndarray, np.ndarray] | None = None
 
     def use_adaptive_lr(self, desired_kl: float | None, start_lr: float) -> None:
         """Turn the KL-adaptive rate on (``desired_kl``) or off (None). A new start value (a
@@ -90,7 +93,7 @@ class SymmetricPPO(PPO):
     def _normalized_mirror_map(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
         # n = (raw - mean) / std, mirrored raw = raw[perm] * sign, so
         # n' = n[perm] * std[perm] * sign / std + (mean[perm] * sign - mean) / std.
-        perm_np, sign = CONTRACT.observation_mirror
+        perm_np, sign = self.observation_mirror or CONTRACT.observation_mirror
         perm = torch.tensor(perm_np)
         norm = self.get_vec_normalize_env()
         if norm is None or not norm.norm_obs:
