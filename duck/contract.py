@@ -145,9 +145,11 @@ class RobotContract:
     control_rate_hz: float = 50.0
     # Policy acts on the legs; head joints follow head commands (teleop) around home.
     action_joints: tuple[str, ...] = tuple(j.name for j in _leg("right", 10) + _leg("left", 20))
-    # Upstream v2's 0.25 rad. The stepping reference below supplies the foot lift, and a
-    # residual this small cannot cancel it (at 0.5 rad policies learned to stand instead).
-    action_scale_rad: float = 0.25
+    # Residual on top of the stepping reference. Upstream v2 uses 0.25 rad; 0.35 reaches
+    # ~8.3 cm forward at touchdown against ~7.0 cm (benchmarks/push_authority.py) and trained
+    # the first 15/17 walk-bar policy (exp18/exp20, docs/training.md). It still cannot cancel
+    # the reference's 0.66 rad knee swing (at 0.5 rad policies learned to stand instead, exp3).
+    action_scale_rad: float = 0.35
     action_clip: float = 1.0
     # Below the XC330-M288-T no-load speed (81 rpm = 8.5 rad/s); upstream capped at 5.24.
     max_target_rate_rad_s: float = 7.0
