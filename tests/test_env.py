@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import duck.sim  # noqa: F401  (registers OpenDuck/Walk-v0)
+import duck.sim  # noqa: F401  (registers OpenDuck/Walk-v1)
 from duck.config import ConfigError, load
 from duck.contract import CONTRACT
 from duck.sim.batch import BatchSim
@@ -18,7 +18,7 @@ from duck.sim.vec_env import DuckVecEnv
 
 
 def test_check_env_passes():
-    env = gym.make("OpenDuck/Walk-v0").unwrapped
+    env = gym.make("OpenDuck/Walk-v1").unwrapped
     check_env(env, skip_render_check=True)
     assert env.observation_space.shape == (CONTRACT.obs_dim,)
     assert env.action_space.shape == (CONTRACT.action_dim,)
@@ -26,7 +26,7 @@ def test_check_env_passes():
 
 def test_reward_terms_sum_exactly_to_reward():
     cfg = load(EnvConfig, overrides=["commands.stand_probability=0.5", "commands.resample_interval_s=[0.5, 1.0]"])
-    env = gym.make("OpenDuck/Walk-v0", config=cfg).unwrapped
+    env = gym.make("OpenDuck/Walk-v1", config=cfg).unwrapped
     env.reset(seed=1)
     rng = np.random.default_rng(1)
     nonzero_terms = set()
@@ -47,7 +47,7 @@ def test_batch_equals_single_env_step_for_step():
     cfg = EnvConfig()  # all randomization on
     venv = DuckVecEnv(6, cfg, seed=40)
     batch_obs = venv.reset()
-    env = gym.make("OpenDuck/Walk-v0", config=cfg).unwrapped
+    env = gym.make("OpenDuck/Walk-v1", config=cfg).unwrapped
     single_obs, _ = env.reset(seed=44)
     np.testing.assert_array_equal(single_obs, batch_obs[4])
     rng = np.random.default_rng(0)
@@ -66,7 +66,7 @@ def test_batch_equals_single_env_step_for_step():
 
 
 def _rollout_obs(cfg: EnvConfig, seed: int, steps: int = 60) -> np.ndarray:
-    env = gym.make("OpenDuck/Walk-v0", config=cfg).unwrapped
+    env = gym.make("OpenDuck/Walk-v1", config=cfg).unwrapped
     obs = [env.reset(seed=seed)[0]]
     for k in range(steps):
         obs.append(env.step(np.full(CONTRACT.action_dim, np.sin(k / 5.0)))[0])

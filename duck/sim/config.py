@@ -114,7 +114,7 @@ class CommandConfig:
 
 @dataclass(frozen=True)
 class EnvConfig:
-    """Everything that defines ``OpenDuck/Walk-v0``."""
+    """Everything that defines ``OpenDuck/Walk-v1``."""
 
     physics_dt_s: float = 0.004
     episode_length_s: float = 20.0

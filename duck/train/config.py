@@ -32,7 +32,9 @@ class PPOConfig:
     policy_layers: tuple[int, ...] = (128, 128, 128)
     value_layers: tuple[int, ...] = (256, 256)
     normalize_reward: bool = True
-    # Mirror-symmetry pass after each update (duck/train/symmetry.py); 0 turns it off.
+    # Mirror-symmetry pass after each update (duck/train/symmetry.py); 0 turns it off. Off by
+    # default: it slowed early learning (exp12) and, with the privileged critic, balanced
+    # left and right but left both short of the command (exp19).
     symmetry_coef: float = 0.0
     # Asymmetric actor-critic (duck/train/asymmetric.py): the critic also sees the sim's
     # privileged state (base velocity, contacts, friction, latencies); the actor does not.
