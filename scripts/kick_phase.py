@@ -29,7 +29,7 @@ def main() -> None:
 
     from duck.contract import CONTRACT
     from duck.evaluation.episodes import run_episodes
-    from duck.evaluation.suite import SuiteSettings, eval_config
+    from duck.evaluation.suite import SuiteSettings, eval_config, hold_command, scheduled_kicks
     from duck.runtime.policy import load_policy
     from duck.sim.config import EnvConfig
 
@@ -44,15 +44,9 @@ def main() -> None:
           f"{period}-step gait period (left foot lifts at 0, right at {period / 2:g}); # survived")
     print(" " * 7 + "".join(str(k % 10) for k in range(period)))
     for name, direction in DIRECTIONS.items():
-        velocity = args.kick * np.asarray(direction)
-
-        def kick(t, sim, velocity=velocity) -> None:
-            due = np.flatnonzero(kick_step == t)
-            if due.size:
-                sim.kick(due, np.tile(velocity, (due.size, 1)))
-
+        velocity = np.tile(args.kick * np.asarray(direction), (period, 1))
         trace = run_episodes(policy, cfg, period, settings.push_seconds, args.seed,
-                             lambda t, sim: np.array([settings.push_walk_mps, 0.0, 0.0]) if t == 0 else None, kick)
+                             hold_command((settings.push_walk_mps, 0.0, 0.0)), scheduled_kicks(kick_step, velocity))
         cells = "".join("." if fell else "#" for fell in trace.fell)
         print(f"{name:<7}{cells}  {1.0 - trace.fell.mean():.2f}")
 

@@ -140,7 +140,6 @@ def test_symmetry_pass_runs_with_the_privileged_critic(tmp_path):
     base = DuckVecEnv(8, cfg.env, seed=0, privileged=True)
     venv = VecNormalize(base, clip_obs=10.0)
     model = make_model(cfg, venv, tmp_path)
-    model.observation_mirror = base.observation_mirror
     model.learn(8 * 32)  # fills the rollout buffer (plain PPO: make_model leaves the coefficient 0)
     with torch.no_grad():
         model.policy.action_net.bias.copy_(torch.linspace(-0.5, 0.5, CONTRACT.action_dim))

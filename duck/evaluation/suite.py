@@ -47,9 +47,19 @@ class SuiteSettings:
     seed: int = 1234
 
 
-def _hold(command) -> callable:
+def hold_command(command) -> callable:
+    """A command function that sets ``command`` in every env at the first step and keeps it."""
     cmd = np.asarray(command, dtype=np.float64)
     return lambda t, sim: np.tile(cmd, (sim.n, 1)) if t == 0 else None
+
+
+def scheduled_kicks(kick_step: np.ndarray, velocity_xy: np.ndarray) -> callable:
+    """A kick function: env ``i`` gets the horizontal kick ``velocity_xy[i]`` (m/s) at step ``kick_step[i]``."""
+    def kick_fn(t: int, sim: BatchSim) -> None:
+        due = np.flatnonzero(kick_step == t)
+        if due.size:
+            sim.kick(due, velocity_xy[due])
+    return kick_fn
 
 
 def fixed_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings, randomize: bool = False,
@@ -87,7 +97,7 @@ def fixed_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings, randomize: b
 
 def stand_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings, n: int = 4) -> dict:
     trace = run_episodes(policy, eval_config(cfg, s.fixed_seconds, False), n, s.fixed_seconds, s.seed + 7,
-                         _hold((0.0, 0.0, 0.0)))
+                         hold_command((0.0, 0.0, 0.0)))
     drift = np.linalg.norm(trace.base_pos[-1, :, :2] - trace.base_pos[0, :, :2], axis=-1)
     yaw = np.abs(np.unwrap(trace.yaw, axis=0)[-1] - trace.yaw[0])
     return {"episodes": n, "seconds": s.fixed_seconds, "base_drift_m": float(drift.max()),
@@ -170,14 +180,8 @@ def push_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings, randomize: bo
         # Each episode's kick lands at a random point of one gait period: a kick at one fixed
         # step would always meet the same stance leg, and bias every direction's result.
         kick_step = first_kick_step + rng.integers(0, period_steps, s.push_episodes)
-
-        def kick_fn(t: int, sim: BatchSim, kick=kick, direction=direction, kick_step=kick_step) -> None:
-            due = np.flatnonzero(kick_step == t)
-            if due.size:
-                sim.kick(due, kick * direction[due])
-
         trace = run_episodes(policy, ecfg, s.push_episodes, s.push_seconds, s.seed + 200 + j,
-                             _hold((s.push_walk_mps, 0.0, 0.0)), kick_fn)
+                             hold_command((s.push_walk_mps, 0.0, 0.0)), scheduled_kicks(kick_step, kick * direction))
         mass = trace.mass_kg
         survival[f"{kick:.1f}"] = float(1.0 - trace.fell.mean())
         sector = np.round(angles / (np.pi / 2)).astype(int) % 4

@@ -26,43 +26,30 @@ from duck.transforms import gravity_in_body, heading_frame, quat_to_mat, quat_to
 _MAX_LATENCY = 5  # buffer depth for action/IMU latency
 
 # What a privileged critic sees besides the policy's observation (training only: none of it
-# is measurable on the robot). Name -> width, in this order; see BatchSim.privileged_observation.
-PRIVILEGED_FIELDS: dict[str, int] = {
-    "base_lin_vel_body": 3,  # true base velocity, body frame: what a kick changes
-    "base_height": 1,
-    "foot_contact": 2,
-    "gyro_clean": 3,  # the IMU rate without noise or latency
-    "floor_friction": 1,
-    "trunk_com_offset": 2,  # m, x and y
-    "latency_steps": 2,  # action, IMU
-}
-PRIVILEGED_DIM = sum(PRIVILEGED_FIELDS.values())
-# Each field under the sagittal mirror, as (permutation, sign) within the field, the
-# convention of RobotContract.observation_mirror: velocities flip y, the rate flips x and z
-# (an axial vector), the feet swap, scalars stay.
+# is measurable on the robot), in this order; see BatchSim.privileged_observation. Each field
+# carries its reflection under the sagittal mirror as (permutation, sign) within the field, the
+# convention of RobotContract.observation_mirror: velocities flip y, the rate flips x and z (an
+# axial vector), the feet swap, scalars stay. A field's width is the length of its permutation.
 PRIVILEGED_MIRROR: dict[str, tuple[tuple[int, ...], tuple[float, ...]]] = {
-    "base_lin_vel_body": ((0, 1, 2), (1.0, -1.0, 1.0)),
+    "base_lin_vel_body": ((0, 1, 2), (1.0, -1.0, 1.0)),  # true base velocity, body frame: what a kick changes
     "base_height": ((0,), (1.0,)),
     "foot_contact": ((1, 0), (1.0, 1.0)),
-    "gyro_clean": ((0, 1, 2), (-1.0, 1.0, -1.0)),
+    "gyro_clean": ((0, 1, 2), (-1.0, 1.0, -1.0)),  # the IMU rate without noise or latency
     "floor_friction": ((0,), (1.0,)),
-    "trunk_com_offset": ((0, 1), (1.0, -1.0)),
-    "latency_steps": ((0, 1), (1.0, 1.0)),
+    "trunk_com_offset": ((0, 1), (1.0, -1.0)),  # m, x and y
+    "latency_steps": ((0, 1), (1.0, 1.0)),  # action, IMU
 }
+PRIVILEGED_FIELDS: dict[str, int] = {name: len(perm) for name, (perm, _) in PRIVILEGED_MIRROR.items()}
+PRIVILEGED_DIM = sum(PRIVILEGED_FIELDS.values())
 
 
 def privileged_mirror() -> tuple[np.ndarray, np.ndarray]:
     """(permutation, sign) over the privileged block: ``mirrored = block[..., perm] * sign``."""
-    if set(PRIVILEGED_MIRROR) != set(PRIVILEGED_FIELDS):
-        raise ValueError(f"no mirror rule for {set(PRIVILEGED_FIELDS) ^ set(PRIVILEGED_MIRROR)}")
     perm, sign, start = [], [], 0
-    for name, width in PRIVILEGED_FIELDS.items():
-        field_perm, field_sign = PRIVILEGED_MIRROR[name]
-        if len(field_perm) != width or len(field_sign) != width:
-            raise ValueError(f"mirror rule for {name} has the wrong width")
+    for field_perm, field_sign in PRIVILEGED_MIRROR.values():
         perm.extend(start + i for i in field_perm)
         sign.extend(field_sign)
-        start += width
+        start += len(field_perm)
     return np.array(perm), np.array(sign)
 
 

@@ -256,7 +256,6 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
                             gamma=cfg.ppo.gamma)
         model = make_model(cfg, venv, run_dir)
     model.symmetry_coef = cfg.ppo.symmetry_coef
-    model.observation_mirror = base.observation_mirror
     model.update_threads = cfg.torch_threads
     model.use_adaptive_lr(cfg.ppo.desired_kl if cfg.ppo.lr_schedule == "adaptive" else None, cfg.ppo.learning_rate)
     remaining = cfg.total_steps - model.num_timesteps

@@ -38,8 +38,6 @@ class SymmetricPPO(PPO):
     # small to gain from more, and its physics threads need the cores then; in the update the
     # cores are otherwise idle.
     update_threads: int = 1
-    # (permutation, sign) over the whole observation the model reads; None: the contract's.
-    observation_mirror: tuple[np.ndarray, np.ndarray] | None = None
 
     def use_adaptive_lr(self, desired_kl: float | None, start_lr: float) -> None:
         """Turn the KL-adaptive rate on (``desired_kl``) or off (None). A new start value (a
@@ -93,7 +91,8 @@ class SymmetricPPO(PPO):
     def _normalized_mirror_map(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
         # n = (raw - mean) / std, mirrored raw = raw[perm] * sign, so
         # n' = n[perm] * std[perm] * sign / std + (mean[perm] * sign - mean) / std.
-        perm_np, sign = self.observation_mirror or CONTRACT.observation_mirror
+        # The env's whole observation: the contract's, then a privileged critic's block if any.
+        perm_np, sign = self.env.observation_mirror
         perm = torch.tensor(perm_np)
         norm = self.get_vec_normalize_env()
         if norm is None or not norm.norm_obs:
