@@ -10,6 +10,10 @@ and prints both. It is a one-step bound only: beyond it a policy needs several s
 absorb a kick (exp13 in docs/training.md survives most 0.6 m/s kicks that way), so a
 contract change (per-joint action scale, free step timing) can be judged against it.
 
+It also prints a several-step bound for sagittal kicks (``sagittal_kick_bound``): the share
+of kick phases from which the same pendulum can still be stopped by stepping as far as the
+reach allows, every swing, at the nominal clock and at the learned clock's fastest rate.
+
     python benchmarks/push_authority.py
 """
 
@@ -55,6 +59,46 @@ def touchdown_reach(model: mujoco.MjModel, side: str = "right") -> dict[str, flo
             "outward_m": float(np.max(outward * moves[:, 1])), "inward_m": float(np.max(-outward * moves[:, 1]))}
 
 
+def capturable_share(kick_mps: float, omega: float, reach_m: float, cop_margin_m: float,
+                     swing_s: float) -> float:
+    """Share of kick timings a linear inverted pendulum survives by stepping (model, not sim).
+
+    The capture point xi moves away from the centre of pressure: d(xi - cop)/dt = omega
+    (xi - cop). Standing on a sole whose edge is ``cop_margin_m`` beyond the stance foot,
+    with the offset u = xi - foot - margin, u grows by exp(omega t) between touchdowns; a step
+    moves the foot at most ``reach_m``, so u_next = u exp(omega T) - reach, which stays bounded
+    only while u <= reach / (exp(omega T) - 1). A kick adds v / omega to the offset of a
+    robot standing over its foot, and the next touchdown comes after a wait w of up to one
+    swing T: the kick is survivable iff (v / omega - margin) exp(omega w) <= reach /
+    (1 - exp(-omega T)). Returns the share of waits in [0, T] for which that holds.
+    """
+    excess = kick_mps / omega - cop_margin_m
+    if excess <= 0:
+        return 1.0
+    bound = reach_m / (1.0 - np.exp(-omega * swing_s))
+    longest_wait = np.log(bound / excess) / omega
+    return float(np.clip(longest_wait / swing_s, 0.0, 1.0))
+
+
+def sagittal_kick_bound(model: mujoco.MjModel, data: mujoco.MjData, omega: float, reach: dict[str, float]) -> dict:
+    """``capturable_share`` for forward and backward kicks, with the sole's toe and heel
+    margins ahead of and behind the centre of mass at home, at clock rates 1 and the fastest."""
+    com_x = float(data.subtree_com[model.body("trunk").id][0])
+    sole = model.geom("right_sole")
+    sole_x = float(data.geom_xpos[sole.id][0])
+    half_length = float(model.geom_size[sole.id][0])
+    margins = {"forward": sole_x + half_length - com_x, "backward": com_x - (sole_x - half_length)}
+    rates = {"nominal": 1.0, "fastest": 1.0 + CONTRACT.gait_rate_gain}
+    out = {"cop_margin_m": {k: round(v, 4) for k, v in margins.items()}}
+    for name, rate in rates.items():
+        swing = CONTRACT.gait_period_s / (2.0 * rate)
+        out[f"{name}_clock_swing_{swing:.3f}s"] = {
+            direction: {f"{v:.1f}": round(capturable_share(v, omega, reach[f"{direction}_m"], margins[direction],
+                                                           swing), 2) for v in KICKS_MPS}
+            for direction in ("forward", "backward")}
+    return out
+
+
 def main() -> None:
     model = mujoco.MjModel.from_xml_path(str(REPO_ROOT / "mjcf" / "scene.xml"))
     data = mujoco.MjData(model)
@@ -62,11 +106,13 @@ def main() -> None:
     mujoco.mj_forward(model, data)
     z_com = float(data.subtree_com[model.body("trunk").id][2])
     omega = np.sqrt(9.81 / z_com)
+    reach = touchdown_reach(model)
     result = {
         "action_scale_rad": CONTRACT.action_scale_rad,
         "com_height_m": round(z_com, 4),
-        "touchdown_reach_m": {k: round(v, 4) for k, v in touchdown_reach(model).items()},
+        "touchdown_reach_m": {k: round(v, 4) for k, v in reach.items()},
         "capture_offset_m_by_kick_mps": {f"{v:.1f}": round(v / omega, 4) for v in KICKS_MPS},
+        "capturable_share_of_kick_timings": sagittal_kick_bound(model, data, omega, reach),
     }
     print(json.dumps(result, indent=1))
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 CONTRACT_VERSION = 1
+GAIT_RATE_ACTION = "gait_rate"  # the name of the action entry after the leg joints
 
 
 class ContractError(ValueError):
@@ -131,7 +132,7 @@ _OBS_TERMS = (
     ObsTerm("command", 3, 1.0, 0.0, "m/s, m/s, rad/s", "velocity command vx, vy, yaw rate"),
     ObsTerm("joint_pos", 13, 1.0, 0.03, "rad", "joint position minus home, contract order"),
     ObsTerm("joint_vel", 13, 0.05, 1.5, "rad/s", "joint velocity, contract order"),
-    ObsTerm("last_action", 10, 1.0, 0.0, "1", "previous clipped policy action"),
+    ObsTerm("last_action", 11, 1.0, 0.0, "1", "previous clipped policy action: leg joints, then gait rate"),
     ObsTerm("gait_phase", 2, 1.0, 0.0, "1", "cos and sin of the gait clock"),
 )
 
@@ -154,6 +155,12 @@ class RobotContract:
     # Below the XC330-M288-T no-load speed (81 rpm = 8.5 rad/s); upstream capped at 5.24.
     max_target_rate_rad_s: float = 7.0
     gait_period_s: float = 0.5  # upstream PlaCo gait period 0.54 s, rounded to 25 steps
+    # The action's last entry sets how fast the gait clock runs: 1 + gain * a, a in [-1, 1], so
+    # the next step can come up to 1.5x sooner or 2x later than the nominal period. On a fixed
+    # clock, kicks were survived only when they landed near the lift-off of the foot that could
+    # catch them (exp20, scripts/kick_phase.py). At 1.5x the reference's knee swing already
+    # asks ~1.8x the target-rate cap, so a faster clock would only be clipped.
+    gait_rate_gain: float = 0.5
     # Open-loop stepping reference added under the policy's offsets while a motion is
     # commanded: hip +A, knee +2A, ankle -A on the swing leg keeps the sole flat and lifts
     # it 0.13 * (cos 0.6 - cos(0.6 + A)) = 3 cm at A = 0.33 rad (thigh = shin = 6.5 cm).
@@ -176,7 +183,16 @@ class RobotContract:
         return sum(t.size for t in self.obs_terms)
 
     @property
+    def action_names(self) -> tuple[str, ...]:
+        """The action layout: one offset per action joint, then the gait clock's rate."""
+        return self.action_joints + (GAIT_RATE_ACTION,)
+
+    @property
     def action_dim(self) -> int:
+        return len(self.action_names)
+
+    @property
+    def num_leg_actions(self) -> int:
         return len(self.action_joints)
 
     @property
@@ -281,7 +297,16 @@ class RobotContract:
 
     def action_to_offsets(self, action: Any) -> np.ndarray:
         """Policy action -> joint offsets from home (rad), for the action joints."""
-        return self.clip_action(action) * self.action_scale_rad
+        return self.clip_action(action)[..., :self.num_leg_actions] * self.action_scale_rad
+
+    def gait_rate(self, action: Any) -> np.ndarray:
+        """Policy action -> how fast the gait clock runs, as a multiple of the nominal rate."""
+        return 1.0 + self.gait_rate_gain * self.clip_action(action)[..., self.num_leg_actions]
+
+    def advance_gait_clock(self, clock: Any, action: Any) -> np.ndarray:
+        """The gait clock (in periods, wrapped to [0, 1)) one control step later under ``action``."""
+        step = self.gait_rate(action) * self.control_dt_s / self.gait_period_s
+        return np.mod(np.asarray(clock, dtype=np.float64) + step, 1.0)
 
     def targets_from_offsets(
         self, leg_offsets: Any, head_command: Any, previous_targets: Any | None
@@ -322,16 +347,17 @@ class RobotContract:
 
     @cached_property
     def _reference_gains(self) -> np.ndarray:
-        """(2, action_dim): how a unit lift of the right/left foot maps onto the action joints."""
-        gains = np.zeros((2, self.action_dim))
+        """(2, num_leg_actions): how a unit lift of the right/left foot maps onto the action joints."""
+        gains = np.zeros((2, self.num_leg_actions))
         for side, column in (("right", 0), ("left", 1)):
             for joint, gain in (("hip_pitch", 1.0), ("knee", 2.0), ("ankle", -1.0)):
                 gains[column, self.action_joints.index(f"{side}_{joint}")] = gain
         return _frozen(gains)
 
-    def gait_phase(self, time_s: Any) -> np.ndarray:
-        """cos/sin of the gait clock at ``time_s`` (any shape) -> shape (..., 2)."""
-        angle = 2.0 * np.pi * np.asarray(time_s, dtype=np.float64) / self.gait_period_s
+    def gait_phase(self, clock: Any) -> np.ndarray:
+        """cos/sin of the gait clock (in periods, any shape; see :meth:`advance_gait_clock`)
+        -> shape (..., 2). Clock 0: the left foot starts its swing; 0.5: the right one does."""
+        angle = 2.0 * np.pi * np.asarray(clock, dtype=np.float64)
         return np.stack([np.cos(angle), np.sin(angle)], axis=-1)
 
     @cached_property
@@ -365,10 +391,11 @@ class RobotContract:
 
     @cached_property
     def action_mirror(self) -> tuple[np.ndarray, np.ndarray]:
-        """(permutation, sign) with ``mirrored = action[..., perm] * sign``."""
+        """(permutation, sign) with ``mirrored = action[..., perm] * sign``. The gait rate is
+        the same in the mirrored world (the clock's half-period shift is in the observation)."""
         joints = {j.name: j for j in self.joints}
-        perm = np.array([self.action_joints.index(joints[n].mirror) for n in self.action_joints])
-        sign = np.array([joints[n].mirror_sign for n in self.action_joints])
+        perm = [self.action_joints.index(joints[n].mirror) for n in self.action_joints] + [self.num_leg_actions]
+        sign = [joints[n].mirror_sign for n in self.action_joints] + [1.0]
         return _frozen(perm), _frozen(sign)
 
     @cached_property
@@ -393,6 +420,12 @@ class RobotContract:
     def mirror_action(self, action: Any) -> np.ndarray:
         perm, sign = self.action_mirror
         return np.asarray(action)[..., perm] * sign
+
+    def mirror_leg_offsets(self, offsets: Any) -> np.ndarray:
+        """Mirror values over the action joints only (offsets, stepping reference)."""
+        perm, sign = self.action_mirror
+        n = self.num_leg_actions
+        return np.asarray(offsets)[..., perm[:n]] * sign[:n]
 
     # ---- serialisation -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -431,6 +464,8 @@ class RobotContract:
                 action_clip=float(data["action_clip"]),
                 max_target_rate_rad_s=float(data["max_target_rate_rad_s"]),
                 gait_period_s=float(data["gait_period_s"]),
+                # Contracts from before the learned clock rate ran a fixed clock.
+                gait_rate_gain=float(data.get("gait_rate_gain", 0.0)),
                 commands=CommandRanges(**{k: Range(**v) for k, v in cmd.items()}),
                 head_command_range_rad=Range(**data["head_command_range_rad"]),
                 obs_terms=tuple(ObsTerm(**t) for t in data["obs_terms"]),

@@ -2,8 +2,9 @@
 
 ``duck eval`` reports kick survival by magnitude and direction over random phases. This
 prints one row per direction with one cell per control step of the gait period: the kick
-lands on that step of the clock (step 0: the left foot starts its swing; step 12-13: the
-right foot does), ``#`` survived, ``.`` fell. On the fixed gait clock a sideways kick can
+lands on that step of the nominal clock (step 0: the left foot starts its swing; step 12-13:
+the right foot does; a policy that changes the clock's rate shifts this), ``#`` survived,
+``.`` fell. On the fixed gait clock a sideways kick can
 only be caught by a step of the foot on the side it pushes towards, so a policy that
 survives only near that foot's lift-off is limited by the clock, not by its balance.
 

@@ -1,10 +1,11 @@
 """Tiny valid policy ONNX files for runtime tests (no torch needed).
 
 ``build_policy(path, kind)`` writes a graph with the exporter's interface: input
-``obs`` [N, obs_dim] float32, outputs ``action`` and ``joint_offsets_rad``
-[N, action_dim], and the contract metadata :func:`duck.runtime.policy.load_policy` checks.
+``obs`` [N, obs_dim] float32, outputs ``action`` [N, action_dim] and
+``joint_offsets_rad`` [N, num_leg_actions], and the contract metadata :func:`duck.runtime.policy.load_policy` checks.
 
-kinds: ``zeros`` (stand at home), ``nan`` (every output NaN), ``mlp`` (a
+kinds: ``zeros`` (stand at home), ``nan`` (every output NaN), ``fast_clock``
+(stand at home, gait clock at its fastest), ``mlp`` (a
 50->256->256->10 tanh MLP with tiny output weights, for latency numbers).
 """
 
@@ -38,9 +39,11 @@ def build_policy(path: str | Path, kind: str = "zeros", contract: RobotContract 
     """Write a policy ONNX to ``path`` and return it."""
     obs_dim, act_dim = contract.obs_dim, contract.action_dim
     nodes, inits = [], []
-    if kind in ("zeros", "nan"):
-        fill = np.nan if kind == "nan" else 0.0
-        inits += [_init("w", np.zeros((obs_dim, act_dim))), _init("b", np.full(act_dim, fill))]
+    if kind in ("zeros", "nan", "fast_clock"):
+        bias = np.full(act_dim, np.nan if kind == "nan" else 0.0)
+        if kind == "fast_clock":
+            bias[-1] = 1.0  # legs at home, the gait clock at its fastest rate
+        inits += [_init("w", np.zeros((obs_dim, act_dim))), _init("b", bias)]
         nodes += [helper.make_node("MatMul", [INPUT_NAME, "w"], ["mm"]), helper.make_node("Add", ["mm", "b"], ["raw"])]
     elif kind == "mlp":
         rng = np.random.default_rng(seed)
@@ -59,14 +62,19 @@ def build_policy(path: str | Path, kind: str = "zeros", contract: RobotContract 
     else:
         raise ValueError(f"unknown fixture kind {kind!r}")
     inits += [_init("lo", np.float32(-contract.action_clip)), _init("hi", np.float32(contract.action_clip)),
-              _init("scale", np.float32(contract.action_scale_rad))]
+              _init("scale", np.float32(contract.action_scale_rad)),
+              # The offsets are the leg entries of the action; the gait-rate entry is no offset.
+              numpy_helper.from_array(np.array([0]), "legs_start"),
+              numpy_helper.from_array(np.array([contract.num_leg_actions]), "legs_end"),
+              numpy_helper.from_array(np.array([1]), "legs_axis")]
     nodes += [helper.make_node("Clip", ["raw", "lo", "hi"], [OUTPUT_ACTION]),
-              helper.make_node("Mul", [OUTPUT_ACTION, "scale"], [OUTPUT_OFFSETS])]
+              helper.make_node("Slice", [OUTPUT_ACTION, "legs_start", "legs_end", "legs_axis"], ["legs"]),
+              helper.make_node("Mul", ["legs", "scale"], [OUTPUT_OFFSETS])]
     graph = helper.make_graph(
         nodes, f"duck_{kind}",
         [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", obs_dim])],
         [helper.make_tensor_value_info(OUTPUT_ACTION, TensorProto.FLOAT, ["N", act_dim]),
-         helper.make_tensor_value_info(OUTPUT_OFFSETS, TensorProto.FLOAT, ["N", act_dim])],
+         helper.make_tensor_value_info(OUTPUT_OFFSETS, TensorProto.FLOAT, ["N", contract.num_leg_actions])],
         inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="duck-tests")

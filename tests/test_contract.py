@@ -97,7 +97,7 @@ def test_targets_respect_clip_scale_rate_and_limits():
     capped = c.targets_from_offsets(offsets, np.zeros(3), c.home)
     step = c.max_target_rate_rad_s * c.control_dt_s
     assert np.max(np.abs(capped - c.home)) == pytest.approx(step)
-    wild = c.targets_from_offsets(np.full(c.action_dim, 100.0), np.full(3, 100.0), None)
+    wild = c.targets_from_offsets(np.full(c.num_leg_actions, 100.0), np.full(3, 100.0), None)
     assert np.all(wild <= c.upper) and np.all(wild >= c.lower)
 
 
@@ -110,7 +110,7 @@ def test_mirror_is_an_involution_and_swaps_legs():
 
 def test_stepping_reference_lifts_the_swing_leg_only_when_moving():
     c = CONTRACT
-    left_swing = c.gait_phase(c.gait_period_s / 4)  # sin = 1
+    left_swing = c.gait_phase(0.25)  # sin = 1
     ref = c.reference_offsets(left_swing, [0.1, 0.0, 0.0])
     names = c.action_joints
     assert ref[names.index("left_knee")] == pytest.approx(2 * c.gait_swing_amplitude_rad)
@@ -118,6 +118,38 @@ def test_stepping_reference_lifts_the_swing_leg_only_when_moving():
     assert ref[names.index("right_knee")] == 0.0
     np.testing.assert_array_equal(c.reference_offsets(left_swing, [0.0, 0.0, 0.0]), 0.0)
     batch = c.reference_offsets(np.stack([left_swing] * 3), np.zeros((3, 3)))
-    assert batch.shape == (3, c.action_dim)
-    targets = c.policy_targets(np.zeros(c.action_dim), left_swing, [0.1, 0, 0], np.zeros(3), None)
+    assert batch.shape == (3, c.num_leg_actions)
+    targets = c.policy_targets(np.zeros(c.num_leg_actions), left_swing, [0.1, 0, 0], np.zeros(3), None)
     assert targets[c.joint_names.index("left_knee")] == pytest.approx(c.home[3] + 2 * c.gait_swing_amplitude_rad)
+
+
+def test_the_last_action_entry_sets_the_gait_clock_rate():
+    c = CONTRACT
+    assert c.action_names[-1] == "gait_rate" and c.term("last_action").size == c.action_dim
+    nominal = c.control_dt_s / c.gait_period_s
+    action = np.zeros((4, c.action_dim))
+    action[:, -1] = [0.0, 1.0, -1.0, 7.0]  # the last one is clipped to 1
+    step = c.advance_gait_clock(np.zeros(4), action)
+    np.testing.assert_allclose(step, nominal * (1 + c.gait_rate_gain * np.array([0, 1, -1, 1])))
+    # A whole period at the nominal rate comes back to the start; the clock stays in [0, 1).
+    clock = 0.0
+    for _ in range(int(round(c.gait_period_s / c.control_dt_s))):
+        clock = c.advance_gait_clock(clock, np.zeros(c.action_dim))
+        assert 0.0 <= clock < 1.0
+    assert min(clock, 1.0 - clock) == pytest.approx(0.0, abs=1e-9)
+    # The rate entry moves no joint, and mirrors onto itself.
+    rate_only = np.zeros(c.action_dim)
+    rate_only[-1] = 1.0
+    np.testing.assert_array_equal(c.action_to_offsets(rate_only), 0.0)
+    assert c.action_to_offsets(rate_only).shape == (c.num_leg_actions,)
+    np.testing.assert_array_equal(c.mirror_action(rate_only), rate_only)
+
+
+def test_a_fixed_clock_policy_is_refused_naming_the_clock():
+    """A contract JSON from before the learned clock (no gait_rate_gain key) still parses, so
+    the runtime's refusal can say what changed."""
+    old = json.loads(CONTRACT.to_json())
+    del old["gait_rate_gain"]
+    theirs = RobotContract.from_dict(old)
+    assert theirs.gait_rate_gain == 0.0
+    assert any(line.startswith("gait_rate_gain:") for line in CONTRACT.diff(theirs))

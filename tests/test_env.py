@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import duck.sim  # noqa: F401  (registers OpenDuck/Walk-v1)
+import duck.sim  # noqa: F401  (registers OpenDuck/Walk-v2)
 from duck.config import ConfigError, load
 from duck.contract import CONTRACT
 from duck.sim.batch import BatchSim
@@ -18,15 +18,16 @@ from duck.sim.vec_env import DuckVecEnv
 
 
 def test_check_env_passes():
-    env = gym.make("OpenDuck/Walk-v1").unwrapped
+    env = gym.make("OpenDuck/Walk-v2").unwrapped
     check_env(env, skip_render_check=True)
     assert env.observation_space.shape == (CONTRACT.obs_dim,)
     assert env.action_space.shape == (CONTRACT.action_dim,)
 
 
 def test_reward_terms_sum_exactly_to_reward():
-    cfg = load(EnvConfig, overrides=["commands.stand_probability=0.5", "commands.resample_interval_s=[0.5, 1.0]"])
-    env = gym.make("OpenDuck/Walk-v1", config=cfg).unwrapped
+    cfg = load(EnvConfig, overrides=["commands.stand_probability=0.5", "commands.resample_interval_s=[0.5, 1.0]",
+                                     "reward.capture_step=-30.0"])  # off by default
+    env = gym.make("OpenDuck/Walk-v2", config=cfg).unwrapped
     env.reset(seed=1)
     rng = np.random.default_rng(1)
     nonzero_terms = set()
@@ -47,7 +48,7 @@ def test_batch_equals_single_env_step_for_step():
     cfg = EnvConfig()  # all randomization on
     venv = DuckVecEnv(6, cfg, seed=40)
     batch_obs = venv.reset()
-    env = gym.make("OpenDuck/Walk-v1", config=cfg).unwrapped
+    env = gym.make("OpenDuck/Walk-v2", config=cfg).unwrapped
     single_obs, _ = env.reset(seed=44)
     np.testing.assert_array_equal(single_obs, batch_obs[4])
     rng = np.random.default_rng(0)
@@ -66,7 +67,7 @@ def test_batch_equals_single_env_step_for_step():
 
 
 def _rollout_obs(cfg: EnvConfig, seed: int, steps: int = 60) -> np.ndarray:
-    env = gym.make("OpenDuck/Walk-v1", config=cfg).unwrapped
+    env = gym.make("OpenDuck/Walk-v2", config=cfg).unwrapped
     obs = [env.reset(seed=seed)[0]]
     for k in range(steps):
         obs.append(env.step(np.full(CONTRACT.action_dim, np.sin(k / 5.0)))[0])
@@ -153,3 +154,32 @@ def test_yaml_config_unknown_key(tmp_path):
         load(EnvConfig, path)
     path.write_text("reward:\n  alive: 1.0\n")
     assert load(EnvConfig, path).reward.alive == 1.0
+
+
+def test_capture_step_asks_the_swing_foot_to_step_by_the_velocity_error_over_omega():
+    """A kicked base (0.5 m/s faster than commanded) wants the swing foot 0.5/omega ahead of
+    its stance spot; the stance foot's position does not count, nor does anything when standing."""
+    from duck.sim.rewards import _reward_capture_step
+
+    cfg = EnvConfig()
+    sim = BatchSim(1, no_randomization(cfg))
+    sim.reset(np.arange(1))
+    sim.set_command(np.array([0.1, 0.0, 0.0]))
+    sim.step(np.zeros((1, CONTRACT.action_dim)))
+    shape = cfg.shape
+    omega = np.sqrt(9.81 / shape.capture_com_height_m)
+    base = sim.step_state()
+    left_target = np.array([base.home_foot_offset_xy[1, 0] + 0.5 / omega + 0.1 * shape.capture_lead_s,
+                            shape.capture_half_width_m])
+
+    def cost(left_foot, right_foot=(0.0, -0.05), phase_sin=1.0, command=(0.1, 0.0, 0.0)) -> float:
+        state = dataclasses.replace(base, lin_vel_heading=np.array([[0.6, 0.0, 0.0]]), command=np.array([command]),
+                                    foot_offset_xy=np.array([[right_foot, left_foot]]), phase_sin=np.array([phase_sin]))
+        return float(_reward_capture_step(state, shape)[0])
+
+    assert cost(left_target) == pytest.approx(0.0, abs=1e-12)
+    assert cost(left_target, right_foot=(0.3, -0.3)) == pytest.approx(0.0, abs=1e-12)
+    assert cost(left_target + [0.02, 0.0]) == pytest.approx(0.02**2)
+    assert cost(left_target - [0.5 / omega, 0.0]) == pytest.approx((0.5 / omega) ** 2)  # no step into the kick
+    assert cost(left_target, phase_sin=-1.0) > 0.0  # now the right foot swings, and it is far off
+    assert cost(left_target + [0.1, 0.1], command=(0.0, 0.0, 0.0)) == 0.0

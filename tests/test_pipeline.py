@@ -70,7 +70,7 @@ def test_export_parity_and_metadata(trained_run, capsys):
     loaded = policy_file.load_policy(out)
     action, offsets = loaded(np.zeros((5, CONTRACT.obs_dim), dtype=np.float32))
     assert action.shape == (5, CONTRACT.action_dim)
-    np.testing.assert_allclose(offsets, action * CONTRACT.action_scale_rad, atol=1e-7)
+    np.testing.assert_allclose(offsets, CONTRACT.action_to_offsets(action), atol=1e-7)
     assert np.all(np.abs(action) <= CONTRACT.action_clip)
 
 

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def policies(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("policies")
-    return {k: build_policy(d / f"{k}.onnx", k) for k in ("zeros", "nan")}
+    return {k: build_policy(d / f"{k}.onnx", k) for k in ("zeros", "nan", "fast_clock")}
 
 
 def duck_run(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
@@ -73,6 +73,29 @@ def test_nan_policy_holds(policies, tmp_path) -> None:
     run = load_log(log)
     assert run.events_of("nan_action") and "HOLD" in " ".join(e["detail"] for e in run.events_of("mode"))
     assert all(map(lambda row: all(v == v for v in row), run.cycles["targets"]))  # never a NaN target
+
+
+def test_runtime_runs_the_gait_clock_at_the_rate_the_policy_sets(policies, tmp_path) -> None:
+    """The clock the robot's policy observes advances by the contract's rate for the action
+    it returned: here the fastest, 1.5x nominal, every running cycle."""
+    import numpy as np
+
+    from duck.contract import CONTRACT
+    from duck.runtime.safety import Mode
+
+    log = tmp_path / "run.npz"
+    r = duck_run("--sim", "--policy", str(policies["fast_clock"]), "--duration", "2", "--ramp", "0.5",
+                 "--log", str(log))
+    assert r.returncode == 0, r.stdout + r.stderr
+    cycles = load_log(log).cycles
+    # Running cycles that ran the policy (the cycle that switches to RUNNING has no action yet).
+    running = (cycles["mode"] == int(Mode.RUNNING)) & np.all(np.isfinite(cycles["action"]), axis=1)
+    phase = CONTRACT.unpack(cycles["obs"][running])["gait_phase"]
+    angle_step = np.angle(np.exp(1j * np.diff(np.arctan2(phase[:, 1], phase[:, 0]))))
+    expected = 2 * np.pi * CONTRACT.advance_gait_clock(0.0, cycles["action"][running][0])
+    assert running.sum() > 50 and expected == pytest.approx(2 * np.pi * 1.5 * CONTRACT.control_dt_s
+                                                            / CONTRACT.gait_period_s)
+    np.testing.assert_allclose(angle_step, expected, atol=1e-5)
 
 
 def _start(policy: Path, log: Path) -> subprocess.Popen:

@@ -17,14 +17,15 @@ def test_mirror_is_an_involution_and_swaps_the_swinging_foot():
     np.testing.assert_array_equal(CONTRACT.mirror_observation(CONTRACT.mirror_observation(obs)), obs)
     np.testing.assert_array_equal(CONTRACT.mirror_action(CONTRACT.mirror_action(action)), action)
     # The stepping reference of the mirrored state is the mirrored reference.
-    phase = CONTRACT.gait_phase(np.linspace(0.0, 0.5, 7))
+    phase = CONTRACT.gait_phase(np.linspace(0.0, 1.0, 7))
     command = np.tile([0.1, 0.05, 0.2], (7, 1))
     mirrored = CONTRACT.unpack(CONTRACT.mirror_observation(CONTRACT.pack({
         "gyro": np.zeros((7, 3)), "gravity": np.zeros((7, 3)), "command": command,
-        "joint_pos": np.zeros((7, 13)), "joint_vel": np.zeros((7, 13)), "last_action": np.zeros((7, 10)),
+        "joint_pos": np.zeros((7, 13)), "joint_vel": np.zeros((7, 13)),
+        "last_action": np.zeros((7, CONTRACT.action_dim)),
         "gait_phase": phase})))
     np.testing.assert_allclose(CONTRACT.reference_offsets(mirrored["gait_phase"], mirrored["command"]),
-                               CONTRACT.mirror_action(CONTRACT.reference_offsets(phase, command)), atol=1e-6)
+                               CONTRACT.mirror_leg_offsets(CONTRACT.reference_offsets(phase, command)), atol=1e-6)
 
 
 def test_mirrored_actions_give_mirrored_observations_in_mujoco():

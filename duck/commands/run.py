@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         io = RobotIO(bus, imu)
         if args.log is not None:
             meta = {"policy": str(args.policy), "contract_fingerprint": CONTRACT.fingerprint,
-                    "joint_names": list(CONTRACT.joint_names), "action_joints": list(CONTRACT.action_joints),
+                    "joint_names": list(CONTRACT.joint_names), "action_names": list(CONTRACT.action_names),
                     "obs_terms": {t.name: [CONTRACT.term_slice(t.name).start, t.size] for t in CONTRACT.obs_terms},
                     "control_rate_hz": CONTRACT.control_rate_hz, "sim": bool(args.sim), "port": port,
                     "baud": args.baud, "faults": list(args.fault), "argv": sys.argv[1:]}

@@ -6,7 +6,8 @@ Each cycle, on an absolute-deadline grid at the contract's control rate:
 2. build the observation with ``CONTRACT.pack`` (the same code the sim uses);
 3. run the policy (``inference``);
 4. post-process exactly as in training: ``CONTRACT.policy_targets`` (offsets
-   plus the stepping reference, home, head command, rate cap, joint limits);
+   plus the stepping reference, home, head command, rate cap, joint limits), and
+   advance the gait clock at the rate the action sets (``CONTRACT.advance_gait_clock``);
 5. write the goal positions (``bus``), log the cycle (``other``).
 
 Modes and fault reactions are in :mod:`duck.runtime.safety`. Whatever happens
@@ -182,6 +183,7 @@ class Runner:
         targets = ramp_from.copy()
         hold_targets = targets
         last_action = np.zeros(c.action_dim)
+        gait_clock = 0.0  # in gait periods; advanced each cycle at the rate the policy sets
         policy_t0: float | None = None
         mode_since = ramp_start
         fault: Fault | None = None
@@ -221,7 +223,7 @@ class Runner:
             t_inf0 = t_inf1 = time.perf_counter()
             policy_mode = self.mode in (Mode.RUNNING, Mode.PAUSED)
             command = np.zeros(3) if self.mode == Mode.PAUSED else tele.command
-            phase = c.gait_phase(policy_time)
+            phase = c.gait_phase(gait_clock)
             if policy_mode and joints.position is not None and imu is not None:
                 obs = c.pack({
                     "gyro": imu.gyro, "gravity": imu.gravity, "command": command,
@@ -283,6 +285,7 @@ class Runner:
                 targets = c.home.copy()
                 if cfg.go or START in tele.events:
                     policy_t0, last_action, mode_since = now, np.zeros(c.action_dim), now
+                    gait_clock = 0.0
                     self._set_mode(Mode.RUNNING, "--go" if cfg.go else "start button")
             elif policy_mode:
                 if action is not None and finite:
@@ -290,6 +293,7 @@ class Runner:
                     # The training post-processing: offsets + stepping reference (same phase and
                     # command the policy saw), home, head, rate cap, limits.
                     targets = c.policy_targets(offsets, phase, command, tele.head, targets)
+                    gait_clock = float(c.advance_gait_clock(gait_clock, last_action))
                 if self.mode == Mode.RUNNING and PAUSE in tele.events:
                     self._set_mode(Mode.PAUSED, "pause button")
                 elif self.mode == Mode.PAUSED and START in tele.events:

@@ -80,6 +80,7 @@ class BatchSim:
         self.rng = BatchRNG(num_envs)
         self.all = np.arange(num_envs)
         self.leg_joints = np.array([i for i, j in enumerate(contract.joints) if j.group != "head"])
+        self.home_foot_offset_xy = _home_foot_offsets(base, self.idx)
         self.posture_weights = np.array(
             [1.0 if n.endswith(("hip_yaw", "hip_roll")) else (0.3 if j.group == "head" else 0.0)
              for n, j in zip(contract.joint_names, contract.joints)])
@@ -101,7 +102,8 @@ class BatchSim:
         self.next_push_step = np.zeros(n, dtype=np.int64)
         self.last_action = np.zeros((n, c.action_dim))
         self.targets = np.tile(c.home, (n, 1))
-        self.offset_buffer = np.zeros((n, _MAX_LATENCY, c.action_dim))
+        self.offset_buffer = np.zeros((n, _MAX_LATENCY, c.num_leg_actions))
+        self.gait_clock = np.zeros(n)  # in gait periods; the policy sets its rate
         self.imu_buffer = np.zeros((n, _MAX_LATENCY, 6))
         self.action_latency = np.zeros(n, dtype=np.int64)
         self.imu_latency = np.zeros(n, dtype=np.int64)
@@ -162,6 +164,7 @@ class BatchSim:
         self.state[idx] = 0.0
         self.state[idx, 1:1 + self.model.nq] = qpos
         self.step_count[idx] = 0
+        self.gait_clock[idx] = 0.0
         self.last_action[idx] = 0.0
         self.offset_buffer[idx] = 0.0
         self.targets[idx] = c.home
@@ -228,12 +231,12 @@ class BatchSim:
     def step(self, action: np.ndarray):
         c, cfg = self.contract, self.cfg
         clipped = c.clip_action(action)
-        offsets = clipped * c.action_scale_rad
+        offsets = c.action_to_offsets(clipped)
         self.offset_buffer = np.roll(self.offset_buffer, 1, axis=1)
         self.offset_buffer[:, 0] = offsets
         delayed = self.offset_buffer[self.all, self.action_latency]
         # The reference uses the phase and command of the observation the policy just saw.
-        phase = c.gait_phase(self.step_count * c.control_dt_s)
+        phase = c.gait_phase(self.gait_clock)
         self.targets = c.policy_targets(delayed, phase, self.command, self.head_command, self.targets)
         ctrl = self.targets + self.joint_offset
 
@@ -249,6 +252,7 @@ class BatchSim:
         touch = np.max(sens[:, :, self.idx.foot_touch], axis=1) > 0.0
         self.foot_contact[:] = touch
         self.step_count += 1
+        self.gait_clock = c.advance_gait_clock(self.gait_clock, clipped)
 
         finite = np.all(np.isfinite(self.state), axis=1)
         if not finite.all():
@@ -295,6 +299,7 @@ class BatchSim:
         ang_vel_world = np.einsum("nij,nj->ni", rot_body, qvel[:, 3:6])
         foot_pos = np.stack([sens[:, idx.foot_pos[0]], sens[:, idx.foot_pos[1]]], axis=1)
         foot_vel = np.stack([sens[:, idx.foot_vel[0]], sens[:, idx.foot_vel[1]]], axis=1)
+        foot_offset = heading_frame(yaw[:, None], foot_pos - qpos[:, None, 0:3])[..., :2]
         return rewards.StepState(
             lin_vel_heading=heading_frame(yaw, qvel[:, 0:3]),
             ang_vel_world=ang_vel_world,
@@ -309,7 +314,9 @@ class BatchSim:
             foot_height=foot_pos[:, :, 2] - SOLE_SITE_HEIGHT,
             foot_vel_xy=foot_vel[:, :, :2],
             foot_contact=touch,
-            phase_sin=np.sin(2 * np.pi * self.step_count * self.contract.control_dt_s / self.contract.gait_period_s),
+            foot_offset_xy=foot_offset,
+            home_foot_offset_xy=self.home_foot_offset_xy,
+            phase_sin=np.sin(2 * np.pi * self.gait_clock),
             terminated=np.zeros(self.n, dtype=bool),
             posture_weights=self.posture_weights,
             leg_joints=self.leg_joints,
@@ -332,7 +339,7 @@ class BatchSim:
             "joint_pos": joint_pos - c.home,
             "joint_vel": self.qvel[idx][:, self.idx.qvel_joints],
             "last_action": self.last_action[idx],
-            "gait_phase": c.gait_phase(self.step_count[idx] * c.control_dt_s),
+            "gait_phase": c.gait_phase(self.gait_clock[idx]),
         })
         if self.cfg.dr.enabled and self.cfg.dr.noise_scale > 0:
             noise = self.rng.normal(idx, c.obs_dim) * (c.obs_noise * self.cfg.dr.noise_scale)
@@ -356,6 +363,14 @@ class BatchSim:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def _home_foot_offsets(model: mujoco.MjModel, idx: ModelIndex) -> np.ndarray:
+    """(2, 2): right and left sole centres minus the base position at the home pose, x and y."""
+    data = mujoco.MjData(model)
+    data.qpos[:] = idx.home_qpos
+    mujoco.mj_forward(model, data)
+    return np.stack([data.sensordata[idx.foot_pos[k]][:2] - idx.home_qpos[:2] for k in range(2)])
 
 
 # Height of the foot site (sole centre) above the sole bottom: the sole box half-height.

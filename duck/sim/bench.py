@@ -65,7 +65,7 @@ def _make_single_env():
 
     import duck.sim  # noqa: F401
 
-    return gym.make("OpenDuck/Walk-v1")
+    return gym.make("OpenDuck/Walk-v2")
 
 
 def vec_rate(venv, seconds: float) -> float:

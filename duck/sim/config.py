@@ -30,6 +30,7 @@ class RewardScales:
     stand_still: float = -1.0  # joint motion when the command is zero
     lin_vel_z: float = -2.0
     ang_vel_xy: float = -0.05
+    capture_step: float = 0.0  # swing foot away from the capture point, m^2 (exp23); 0: off
 
     def validate(self) -> None:
         pass
@@ -44,9 +45,16 @@ class RewardShape:
     swing_height_m: float = 0.03  # peak of the reference swing-foot height
     feet_height_sigma: float = 0.0005  # exp(-sum err^2/sigma), err in m
     base_height_m: float = 0.155  # standing height of the trunk at home (measured)
+    # capture_step: the pendulum height for omega = sqrt(g / h) (the home CoM height,
+    # benchmarks/push_authority.py), the lead of a step over the command's speed (a quarter
+    # of the gait period), and the half-width of the stance the walking policies keep
+    # (measured 3.8-5.6 cm on exp22; home's is 7.25 cm).
+    capture_com_height_m: float = 0.171
+    capture_lead_s: float = 0.125
+    capture_half_width_m: float = 0.045
 
     def validate(self) -> None:
-        for name in ("lin_vel_sigma", "yaw_sigma", "feet_height_sigma"):
+        for name in ("lin_vel_sigma", "yaw_sigma", "feet_height_sigma", "capture_com_height_m"):
             check_range(name, getattr(self, name), 1e-9)
         check_range("swing_height_m", self.swing_height_m, 0.0, 0.1)
 
@@ -114,7 +122,7 @@ class CommandConfig:
 
 @dataclass(frozen=True)
 class EnvConfig:
-    """Everything that defines ``OpenDuck/Walk-v1``."""
+    """Everything that defines ``OpenDuck/Walk-v2``."""
 
     physics_dt_s: float = 0.004
     episode_length_s: float = 20.0

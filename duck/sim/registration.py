@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 # v1: the contract's residual action scale went from 0.25 to 0.35 rad, so one action moves the
-# joints further than in v0 (docs/training.md, exp18). v0 is not kept: the contract is global.
-ENV_ID = "OpenDuck/Walk-v1"
+# joints further than in v0 (docs/training.md, exp18).
+# v2: the action has an 11th entry, the gait clock's rate, and the clock is env state instead
+# of a function of time (docs/training.md, exp22). Older versions are not kept: the contract is global.
+ENV_ID = "OpenDuck/Walk-v2"
 
 
 def register_envs() -> None:

@@ -36,6 +36,8 @@ class StepState:
     foot_height: np.ndarray  # (N, 2) right, left: sole height above the floor
     foot_vel_xy: np.ndarray  # (N, 2, 2)
     foot_contact: np.ndarray  # (N, 2) bool
+    foot_offset_xy: np.ndarray  # (N, 2, 2) sole centre minus base position, heading frame
+    home_foot_offset_xy: np.ndarray  # (2, 2) the same at the home pose
     phase_sin: np.ndarray  # (N,)
     terminated: np.ndarray  # (N,) bool
     posture_weights: np.ndarray  # (13,)
@@ -114,6 +116,20 @@ def _reward_lin_vel_z(s: StepState, shape: RewardShape) -> np.ndarray:
 
 def _reward_ang_vel_xy(s: StepState, shape: RewardShape) -> np.ndarray:
     return np.sum(s.ang_vel_world[:, :2] ** 2, axis=-1)
+
+
+def _reward_capture_step(s: StepState, shape: RewardShape) -> np.ndarray:
+    """Squared distance (m^2) of the swing foot from where a step stops the base: its stance
+    spot (home x, ``capture_half_width_m`` out), led by the command's speed and moved by the
+    velocity error over omega (the pendulum's capture-point offset), so a kick asks for a step
+    that far in its direction. A cost: a kernel had no gradient a kick's 10 cm away."""
+    omega = np.sqrt(9.81 / shape.capture_com_height_m)
+    shift = (s.lin_vel_heading[:, :2] - s.command[:, :2]) / omega + s.command[:, :2] * shape.capture_lead_s
+    stance = np.stack([s.home_foot_offset_xy[:, 0], np.sign(s.home_foot_offset_xy[:, 1]) * shape.capture_half_width_m],
+                      axis=-1)
+    distance2 = np.sum((s.foot_offset_xy - (stance[None] + shift[:, None, :])) ** 2, axis=-1)
+    swing = np.stack([s.phase_sin < 0, s.phase_sin > 0], axis=-1)  # right, left
+    return np.sum(distance2 * swing, axis=-1) * is_moving(s.command)
 
 
 TERMS = tuple(f.name for f in fields(RewardScales))

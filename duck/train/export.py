@@ -3,7 +3,8 @@
 The graph holds observation normalisation (VecNormalize's running mean/var and
 clip), the deterministic policy mean, and the contract's action clip and scale.
 The runtime feeds raw contract observations and gets back the clipped action and
-the joint offsets from home. The contract JSON, its fingerprint, the control rate,
+the joint offsets from home (the action's gait-rate entry is
+read from the action, see ``RobotContract.gait_rate``). The contract JSON, its fingerprint, the control rate,
 the training config, the step count and the commit ride along in metadata_props.
 """
 
@@ -44,13 +45,14 @@ class ExportedPolicy(torch.nn.Module):
         self.action_net = model.policy.action_net
         self.action_clip = float(contract.action_clip)
         self.action_scale = float(contract.action_scale_rad)
+        self.num_leg_actions = contract.num_leg_actions  # the gait-rate entry that follows is no offset
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = obs
         if self.norm_obs:
             x = torch.clamp((obs - self.obs_mean) * self.obs_inv_std, -self.clip_obs, self.clip_obs)
         action = torch.clamp(self.action_net(self.latent(x)), -self.action_clip, self.action_clip)
-        return action, action * self.action_scale
+        return action, action[..., :self.num_leg_actions] * self.action_scale
 
 
 @dataclass
