@@ -41,8 +41,9 @@ def main() -> None:
     # The first whole gait period after the suite's kick time, one episode per step of it.
     first = -(-int(round(settings.push_at_seconds / CONTRACT.control_dt_s)) // period) * period
     kick_step = first + np.arange(period)
-    print(f"kick {args.kick} m/s while walking at {settings.push_walk_mps} m/s; cell k: kick on step k of the "
-          f"{period}-step gait period (left foot lifts at 0, right at {period / 2:g}); # survived")
+    print(f"kick {args.kick} m/s while walking at {settings.push_walk_mps} m/s; cell k: kick on step k of "
+          f"{period} consecutive control steps, one nominal gait period (at the nominal clock rate the left foot "
+          f"lifts at 0, the right at {period / 2:g}); # survived")
     print(" " * 7 + "".join(str(k % 10) for k in range(period)))
     for name, direction in DIRECTIONS.items():
         velocity = np.tile(args.kick * np.asarray(direction), (period, 1))
