@@ -196,6 +196,16 @@ class RobotContract:
         return len(self.action_joints)
 
     @property
+    def leg_action_slice(self) -> slice:
+        """Where the action's joint offsets are (the exporter slices its torch graph with it)."""
+        return slice(0, self.num_leg_actions)
+
+    @property
+    def gait_rate_index(self) -> int:
+        """Where the action's gait-clock rate is, in the action and in ``last_action``."""
+        return self.action_names.index(GAIT_RATE_ACTION)
+
+    @property
     def control_dt_s(self) -> float:
         return 1.0 / self.control_rate_hz
 
@@ -297,11 +307,11 @@ class RobotContract:
 
     def action_to_offsets(self, action: Any) -> np.ndarray:
         """Policy action -> joint offsets from home (rad), for the action joints."""
-        return self.clip_action(action)[..., :self.num_leg_actions] * self.action_scale_rad
+        return self.clip_action(action)[..., self.leg_action_slice] * self.action_scale_rad
 
     def gait_rate(self, action: Any) -> np.ndarray:
         """Policy action -> how fast the gait clock runs, as a multiple of the nominal rate."""
-        return 1.0 + self.gait_rate_gain * self.clip_action(action)[..., self.num_leg_actions]
+        return 1.0 + self.gait_rate_gain * self.clip_action(action)[..., self.gait_rate_index]
 
     def advance_gait_clock(self, clock: Any, action: Any) -> np.ndarray:
         """The gait clock (in periods, wrapped to [0, 1)) one control step later under ``action``."""
@@ -394,7 +404,7 @@ class RobotContract:
         """(permutation, sign) with ``mirrored = action[..., perm] * sign``. The gait rate is
         the same in the mirrored world (the clock's half-period shift is in the observation)."""
         joints = {j.name: j for j in self.joints}
-        perm = [self.action_joints.index(joints[n].mirror) for n in self.action_joints] + [self.num_leg_actions]
+        perm = [self.action_joints.index(joints[n].mirror) for n in self.action_joints] + [self.gait_rate_index]
         sign = [joints[n].mirror_sign for n in self.action_joints] + [1.0]
         return _frozen(perm), _frozen(sign)
 
@@ -424,8 +434,8 @@ class RobotContract:
     def mirror_leg_offsets(self, offsets: Any) -> np.ndarray:
         """Mirror values over the action joints only (offsets, stepping reference)."""
         perm, sign = self.action_mirror
-        n = self.num_leg_actions
-        return np.asarray(offsets)[..., perm[:n]] * sign[:n]
+        legs = self.leg_action_slice
+        return np.asarray(offsets)[..., perm[legs]] * sign[legs]
 
     # ---- serialisation -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -51,8 +51,8 @@ def main() -> None:
     if added_actions != 1:
         raise SystemExit(f"{args.checkpoint} has {old.action_space.shape[0]} actions; "
                          f"expected {CONTRACT.action_dim - 1}")
-    # The old layout is the new one with one entry less in last_action: the new column goes at its end.
-    at = CONTRACT.term_slice("last_action").stop - 1
+    # The old layout is the new one without the gait-rate entry of last_action.
+    at = CONTRACT.term_slice("last_action").start + CONTRACT.gait_rate_index
 
     args.run_dir.mkdir(parents=True, exist_ok=False)
     shutil.copy(old_run / "config.yaml", args.run_dir / "config.yaml")

@@ -64,8 +64,8 @@ def build_policy(path: str | Path, kind: str = "zeros", contract: RobotContract 
     inits += [_init("lo", np.float32(-contract.action_clip)), _init("hi", np.float32(contract.action_clip)),
               _init("scale", np.float32(contract.action_scale_rad)),
               # The offsets are the leg entries of the action; the gait-rate entry is no offset.
-              numpy_helper.from_array(np.array([0]), "legs_start"),
-              numpy_helper.from_array(np.array([contract.num_leg_actions]), "legs_end"),
+              numpy_helper.from_array(np.array([contract.leg_action_slice.start]), "legs_start"),
+              numpy_helper.from_array(np.array([contract.leg_action_slice.stop]), "legs_end"),
               numpy_helper.from_array(np.array([1]), "legs_axis")]
     nodes += [helper.make_node("Clip", ["raw", "lo", "hi"], [OUTPUT_ACTION]),
               helper.make_node("Slice", [OUTPUT_ACTION, "legs_start", "legs_end", "legs_axis"], ["legs"]),

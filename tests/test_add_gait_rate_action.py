@@ -20,7 +20,7 @@ from duck.paths import REPO_ROOT
 
 TINY = ["--set", "ppo.n_envs=8", "--set", "ppo.n_steps=32", "--set", "ppo.batch_size=128",
         "--set", "checkpoint_every_steps=256", "--set", "eval_every_steps=100000"]
-RATE_COLUMN = CONTRACT.term_slice("last_action").stop - 1  # where the old layout lacks an entry
+RATE_COLUMN = CONTRACT.term_slice("last_action").start + CONTRACT.gait_rate_index  # the old layout lacks it
 
 
 class SpacesOnly(gym.Env):
@@ -89,8 +89,8 @@ def test_a_fixed_clock_checkpoint_carries_over_unchanged_and_resumes(tmp_path, m
     new_obs = np.insert(old_obs, RATE_COLUMN, rng.uniform(-1, 1, 64), axis=1).astype(np.float32)
     before = mean_actions(old_run / "checkpoints" / "step_512.zip", old_obs)
     after = mean_actions(new_run / "checkpoints" / "step_512.zip", new_obs)
-    np.testing.assert_allclose(after[:, :CONTRACT.num_leg_actions], before, atol=1e-6)
-    np.testing.assert_array_equal(after[:, CONTRACT.num_leg_actions], 0.0)  # the nominal clock rate
+    np.testing.assert_allclose(after[:, CONTRACT.leg_action_slice], before, atol=1e-6)
+    np.testing.assert_array_equal(after[:, CONTRACT.gait_rate_index], 0.0)  # the nominal clock rate
     assert np.max(np.abs(before)) > 1e-3  # the policy is not trivially zero
 
     assert main(["train", "--run-dir", str(new_run), "--resume", "--steps", "768"]) == 0

@@ -316,7 +316,7 @@ class BatchSim:
             foot_contact=touch,
             foot_offset_xy=foot_offset,
             home_foot_offset_xy=self.home_foot_offset_xy,
-            phase_sin=np.sin(2 * np.pi * self.gait_clock),
+            phase_sin=self.contract.gait_phase(self.gait_clock)[:, 1],
             terminated=np.zeros(self.n, dtype=bool),
             posture_weights=self.posture_weights,
             leg_joints=self.leg_joints,

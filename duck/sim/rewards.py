@@ -49,6 +49,12 @@ def is_moving(command: np.ndarray) -> np.ndarray:
     return np.any(np.abs(command) > 1e-6, axis=-1)
 
 
+def swinging_feet(phase_sin: np.ndarray) -> np.ndarray:
+    """(N, 2) bool, right and left: which foot the gait clock swings (left while sin > 0)."""
+    swing_left = phase_sin > 0
+    return np.stack([~swing_left, swing_left], axis=-1)
+
+
 def reference_foot_height(phase_sin: np.ndarray, moving: np.ndarray, height: float) -> np.ndarray:
     """(N, 2) reference sole heights for right, left."""
     left = np.maximum(phase_sin, 0.0) * height
@@ -75,9 +81,7 @@ def _reward_feet_height(s: StepState, shape: RewardShape) -> np.ndarray:
 
 
 def _reward_feet_contact(s: StepState, shape: RewardShape) -> np.ndarray:
-    moving = is_moving(s.command)
-    swing_left = s.phase_sin > 0
-    expected_stance = np.stack([~(moving & ~swing_left), ~(moving & swing_left)], axis=-1)
+    expected_stance = ~(is_moving(s.command)[:, None] & swinging_feet(s.phase_sin))
     return np.mean(s.foot_contact == expected_stance, axis=-1)
 
 
@@ -128,8 +132,7 @@ def _reward_capture_step(s: StepState, shape: RewardShape) -> np.ndarray:
     stance = np.stack([s.home_foot_offset_xy[:, 0], np.sign(s.home_foot_offset_xy[:, 1]) * shape.capture_half_width_m],
                       axis=-1)
     distance2 = np.sum((s.foot_offset_xy - (stance[None] + shift[:, None, :])) ** 2, axis=-1)
-    swing = np.stack([s.phase_sin < 0, s.phase_sin > 0], axis=-1)  # right, left
-    return np.sum(distance2 * swing, axis=-1) * is_moving(s.command)
+    return np.sum(distance2 * swinging_feet(s.phase_sin), axis=-1) * is_moving(s.command)
 
 
 TERMS = tuple(f.name for f in fields(RewardScales))

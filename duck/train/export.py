@@ -45,14 +45,14 @@ class ExportedPolicy(torch.nn.Module):
         self.action_net = model.policy.action_net
         self.action_clip = float(contract.action_clip)
         self.action_scale = float(contract.action_scale_rad)
-        self.num_leg_actions = contract.num_leg_actions  # the gait-rate entry that follows is no offset
+        self.leg_actions = contract.leg_action_slice  # the gait-rate entry is no joint offset
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = obs
         if self.norm_obs:
             x = torch.clamp((obs - self.obs_mean) * self.obs_inv_std, -self.clip_obs, self.clip_obs)
         action = torch.clamp(self.action_net(self.latent(x)), -self.action_clip, self.action_clip)
-        return action, action[..., :self.num_leg_actions] * self.action_scale
+        return action, action[..., self.leg_actions] * self.action_scale
 
 
 @dataclass
