@@ -9,16 +9,17 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import duck.sim  # noqa: F401  (registers OpenDuck/Walk-v2)
+import duck.sim  # noqa: F401  (registers the env)
 from duck.config import ConfigError, load
 from duck.contract import CONTRACT
 from duck.sim.batch import BatchSim
 from duck.sim.config import EnvConfig, no_randomization
+from duck.sim.registration import ENV_ID
 from duck.sim.vec_env import DuckVecEnv
 
 
 def test_check_env_passes():
-    env = gym.make("OpenDuck/Walk-v2").unwrapped
+    env = gym.make(ENV_ID).unwrapped
     check_env(env, skip_render_check=True)
     assert env.observation_space.shape == (CONTRACT.obs_dim,)
     assert env.action_space.shape == (CONTRACT.action_dim,)
@@ -26,8 +27,8 @@ def test_check_env_passes():
 
 def test_reward_terms_sum_exactly_to_reward():
     cfg = load(EnvConfig, overrides=["commands.stand_probability=0.5", "commands.resample_interval_s=[0.5, 1.0]",
-                                     "reward.capture_step=-30.0"])  # off by default
-    env = gym.make("OpenDuck/Walk-v2", config=cfg).unwrapped
+                                     "reward.capture_step=-30.0"])
+    env = gym.make(ENV_ID, config=cfg).unwrapped
     env.reset(seed=1)
     rng = np.random.default_rng(1)
     nonzero_terms = set()
@@ -48,7 +49,7 @@ def test_batch_equals_single_env_step_for_step():
     cfg = EnvConfig()  # all randomization on
     venv = DuckVecEnv(6, cfg, seed=40)
     batch_obs = venv.reset()
-    env = gym.make("OpenDuck/Walk-v2", config=cfg).unwrapped
+    env = gym.make(ENV_ID, config=cfg).unwrapped
     single_obs, _ = env.reset(seed=44)
     np.testing.assert_array_equal(single_obs, batch_obs[4])
     rng = np.random.default_rng(0)
@@ -67,7 +68,7 @@ def test_batch_equals_single_env_step_for_step():
 
 
 def _rollout_obs(cfg: EnvConfig, seed: int, steps: int = 60) -> np.ndarray:
-    env = gym.make("OpenDuck/Walk-v2", config=cfg).unwrapped
+    env = gym.make(ENV_ID, config=cfg).unwrapped
     obs = [env.reset(seed=seed)[0]]
     for k in range(steps):
         obs.append(env.step(np.full(CONTRACT.action_dim, np.sin(k / 5.0)))[0])

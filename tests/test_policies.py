@@ -44,3 +44,17 @@ def test_walk_policy_walks_forward_without_falling(forward_walk):
 def test_walk_policy_walks_one_metre_forward_in_10s(forward_walk):
     assert not forward_walk["fell"]
     assert forward_walk["forward_distance_m"] >= 1.0
+
+
+def test_walk_policy_was_trained_with_todays_default_config():
+    """The card says `duck train` with the defaults made walk.onnx: its embedded config must equal
+    them, so a change of defaults (a new env version) without a retrained policy fails here."""
+    import json
+
+    from duck.config import to_dict
+    from duck.runtime.policy import META_TRAIN_CONFIG
+    from duck.train.config import TrainConfig
+
+    embedded = json.loads(load_policy(POLICIES_DIR / "walk.onnx").metadata[META_TRAIN_CONFIG])
+    defaults = json.loads(json.dumps(to_dict(TrainConfig())))  # tuples -> lists, as in the metadata
+    assert embedded == defaults

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-dir", type=Path, default=Path("runs/walk"),
                    help="run directory (default: runs/walk); with --resume, the run to continue")
     p.add_argument("--config", type=Path, default=None,
-                   help="YAML config overriding the defaults (see duck/configs/walk.yaml)")
+                   help="YAML config overriding the defaults (a run's config.yaml lists every key)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. --set ppo.n_envs=32 (repeatable)")
     p.add_argument("--resume", action="store_true",

@@ -80,10 +80,12 @@ def markdown(m: dict, plots: list[Path] | None = None, rel_to: Path | None = Non
               "", f"Survival {t['survival_rate']:.2f}; the first {t['rmse_excludes_seconds_after_command_change']:g} s "
               "after each command change is excluded."]
     g = m["gait"]["forward"]
+    cot = g["cost_of_transport"]  # None when the robot did not move
     lines += ["", "## Gait (forward 0.15 m/s)", "",
               f"- swing clearance {g['swing_clearance_m'] * 100:.1f} cm over {g['swing_count']} swings",
               f"- stance-foot slip {g['stance_foot_slip_mps']:.3f} m/s",
-              f"- mechanical power {g['mechanical_power_w']:.2f} W, cost of transport {g['cost_of_transport']}"]
+              f"- mechanical power {g['mechanical_power_w']:.2f} W, cost of transport "
+              + (f"{cot:.2f}" if cot is not None else "n/a (no speed)")]
     if plots:
         lines += ["", "## Plots", ""]
         for path in plots:

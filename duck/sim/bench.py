@@ -63,9 +63,9 @@ def _random_actions(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
 def _make_single_env():
     import gymnasium as gym
 
-    import duck.sim  # noqa: F401
+    from duck.sim.registration import ENV_ID
 
-    return gym.make("OpenDuck/Walk-v2")
+    return gym.make(ENV_ID)
 
 
 def vec_rate(venv, seconds: float) -> float:

@@ -32,10 +32,10 @@ class PPOConfig:
     policy_layers: tuple[int, ...] = (128, 128, 128)
     value_layers: tuple[int, ...] = (256, 256)
     normalize_reward: bool = True
-    # Mirror-symmetry pass after each update (duck/train/symmetry.py); 0 turns it off. Off by
-    # default: it slowed early learning (exp12) and, with the privileged critic, balanced
-    # left and right but left both short of the command (exp19).
-    symmetry_coef: float = 0.0
+    # Mirror-symmetry pass after each update (duck/train/symmetry.py); 0 turns it off. On from
+    # exp28: on the fixed clock it slowed early learning (exp12, exp19), but on the learned
+    # clock it was what let the sharper yaw reward remove the walk's turning bias (exp24).
+    symmetry_coef: float = 0.3
     # Asymmetric actor-critic (duck/train/asymmetric.py): the critic also sees the sim's
     # privileged state (base velocity, contacts, friction, latencies); the actor does not.
     # On from exp16: against exp13 (the same run without it) +1 to +2 walk-bar items at
