@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import duck.sim  # noqa: F401  (registers the env)
 from duck.config import ConfigError, load
 from duck.contract import CONTRACT
 from duck.sim.batch import BatchSim
 from duck.sim.config import EnvConfig, no_randomization
-from duck.sim.registration import ENV_ID
+from duck.sim.registration import ENV_ID  # importing duck.sim registers the env
 from duck.sim.vec_env import DuckVecEnv
 
 
