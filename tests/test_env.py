@@ -26,7 +26,8 @@ def test_check_env_passes():
 
 def test_reward_terms_sum_exactly_to_reward():
     cfg = load(EnvConfig, overrides=["commands.stand_probability=0.5", "commands.resample_interval_s=[0.5, 1.0]",
-                                     "reward.capture_step=-30.0"])  # explicit: covered even if the default goes to 0
+                                     # explicit: covered even where a default is 0
+                                     "reward.capture_step=-30.0", "reward.tracking_yaw_coarse=0.5"])
     env = gym.make(ENV_ID, config=cfg).unwrapped
     env.reset(seed=1)
     rng = np.random.default_rng(1)

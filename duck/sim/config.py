@@ -18,6 +18,11 @@ class RewardScales:
 
     tracking_lin_vel: float = 2.0
     tracking_yaw: float = 1.0
+    # The same yaw-rate error on a wide kernel (shape.yaw_coarse_sigma). The sharp one gives no
+    # gradient beyond ~0.2 rad/s of error, so a policy that turns at a quarter of a 0.5 rad/s
+    # command earns as little as one that does not turn at all: exp35 turned at 0.01-0.62 of
+    # the command. On from exp38 (Walk-v4): turning passes at most checkpoints from 5 M steps.
+    tracking_yaw_coarse: float = 0.5
     alive: float = 0.5
     feet_height: float = 1.5  # phase-based reference swing-foot height (the gait prior)
     feet_contact: float = 0.5  # contact state matches the gait clock
@@ -47,6 +52,7 @@ class RewardShape:
     # settled into a 0.15 rad/s turn when asked to walk straight, which 0.1 barely penalises
     # (exp22, exp26); 0.02 removed it once the symmetry pass ran (exp24 -> exp25).
     yaw_sigma: float = 0.02
+    yaw_coarse_sigma: float = 0.25  # tracking_yaw_coarse: exp(-err^2/sigma), err in rad/s
     swing_height_m: float = 0.03  # peak of the reference swing-foot height
     feet_height_sigma: float = 0.0005  # exp(-sum err^2/sigma), err in m
     base_height_m: float = 0.155  # standing height of the trunk at home (measured)
@@ -59,7 +65,7 @@ class RewardShape:
     capture_half_width_m: float = 0.045
 
     def validate(self) -> None:
-        for name in ("lin_vel_sigma", "yaw_sigma", "feet_height_sigma", "capture_com_height_m"):
+        for name in ("lin_vel_sigma", "yaw_sigma", "yaw_coarse_sigma", "feet_height_sigma", "capture_com_height_m"):
             check_range(name, getattr(self, name), 1e-9)
         check_range("swing_height_m", self.swing_height_m, 0.0, 0.1)
 
@@ -69,7 +75,9 @@ class PushConfig:
     """Random horizontal base-velocity kicks."""
 
     enabled: bool = True
-    interval_s: Interval = (5.0, 10.0)
+    # 2-5 s from exp35 (Walk-v4; was 5-10): twice the kicks to learn from, with the std floor
+    # (TrainConfig.ppo.min_action_std) that lets the policy find the recovering step.
+    interval_s: Interval = (2.0, 5.0)
     magnitude_mps: Interval = (0.1, 1.0)
 
     def validate(self) -> None:
@@ -127,7 +135,7 @@ class CommandConfig:
 
 @dataclass(frozen=True)
 class EnvConfig:
-    """Everything that defines ``OpenDuck/Walk-v3``."""
+    """Everything that defines ``OpenDuck/Walk-v4``."""
 
     physics_dt_s: float = 0.004
     episode_length_s: float = 20.0

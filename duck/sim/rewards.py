@@ -71,6 +71,10 @@ def _reward_tracking_yaw(s: StepState, shape: RewardShape) -> np.ndarray:
     return np.exp(-((s.ang_vel_world[:, 2] - s.command[:, 2]) ** 2) / shape.yaw_sigma)
 
 
+def _reward_tracking_yaw_coarse(s: StepState, shape: RewardShape) -> np.ndarray:
+    return np.exp(-((s.ang_vel_world[:, 2] - s.command[:, 2]) ** 2) / shape.yaw_coarse_sigma)
+
+
 def _reward_alive(s: StepState, shape: RewardShape) -> np.ndarray:
     return 1.0 - s.terminated
 

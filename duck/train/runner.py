@@ -257,6 +257,8 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
         model = make_model(cfg, venv, run_dir)
     model.symmetry_coef = cfg.ppo.symmetry_coef
     model.update_threads = cfg.torch_threads
+    model.min_action_std = cfg.ppo.min_action_std
+    model.apply_action_std_floor()
     model.use_adaptive_lr(cfg.ppo.desired_kl if cfg.ppo.lr_schedule == "adaptive" else None, cfg.ppo.learning_rate)
     remaining = cfg.total_steps - model.num_timesteps
     if remaining > 0:

@@ -38,6 +38,7 @@ class SymmetricPPO(PPO):
     # small to gain from more, and its physics threads need the cores then; in the update the
     # cores are otherwise idle.
     update_threads: int = 1
+    min_action_std: float = 0.0  # held after every update (PPOConfig.min_action_std)
 
     def use_adaptive_lr(self, desired_kl: float | None, start_lr: float) -> None:
         """Turn the KL-adaptive rate on (``desired_kl``) or off (None). A new start value (a
@@ -61,8 +62,15 @@ class SymmetricPPO(PPO):
                 self.adapt_learning_rate(float(self.logger.name_to_value.get("train/approx_kl", self.desired_kl)))
             if self.symmetry_coef > 0:
                 self._train_symmetry()
+            self.apply_action_std_floor()
         finally:
             torch.set_num_threads(rollout_threads)
+
+    def apply_action_std_floor(self) -> None:
+        """Raise every action's std to at least ``min_action_std`` (SB3's state-independent log std)."""
+        if self.min_action_std > 0:
+            with torch.no_grad():
+                self.policy.log_std.clamp_(min=float(np.log(self.min_action_std)))
 
     def _update_learning_rate(self, optimizers) -> None:
         if self.desired_kl is None:
