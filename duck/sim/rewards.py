@@ -67,12 +67,17 @@ def _reward_tracking_lin_vel(s: StepState, shape: RewardShape) -> np.ndarray:
     return np.exp(-err / shape.lin_vel_sigma)
 
 
+def _yaw_rate_kernel(s: StepState, sigma: float) -> np.ndarray:
+    """exp(-err^2 / sigma) of the yaw-rate error, rad/s."""
+    return np.exp(-((s.ang_vel_world[:, 2] - s.command[:, 2]) ** 2) / sigma)
+
+
 def _reward_tracking_yaw(s: StepState, shape: RewardShape) -> np.ndarray:
-    return np.exp(-((s.ang_vel_world[:, 2] - s.command[:, 2]) ** 2) / shape.yaw_sigma)
+    return _yaw_rate_kernel(s, shape.yaw_sigma)
 
 
 def _reward_tracking_yaw_coarse(s: StepState, shape: RewardShape) -> np.ndarray:
-    return np.exp(-((s.ang_vel_world[:, 2] - s.command[:, 2]) ** 2) / shape.yaw_coarse_sigma)
+    return _yaw_rate_kernel(s, shape.yaw_coarse_sigma)
 
 
 def _reward_alive(s: StepState, shape: RewardShape) -> np.ndarray:
