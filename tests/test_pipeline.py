@@ -11,7 +11,7 @@ import pytest
 from duck.cli import main
 from duck.contract import CONTRACT
 from duck.runtime import policy as policy_file
-from duck.train.runner import latest_checkpoint
+from duck.train.runner import curriculum_state_path, latest_checkpoint, saved_push_scale
 
 TINY = ["--set", "ppo.n_envs=8", "--set", "ppo.n_steps=32", "--set", "ppo.batch_size=128",
         "--set", "checkpoint_every_steps=256", "--set", "eval_every_steps=512", "--set", "eval_episodes=2"]
@@ -41,12 +41,19 @@ def test_train_writes_config_commit_checkpoints_and_evals(trained_run):
     assert {"survival_rate", "lin_vel_rmse_mps", "steps"} <= set(evals[0])
 
 
-def test_resume_continues_the_step_count(trained_run):
-    before = int(latest_checkpoint(trained_run)[0].stem.split("_")[1])
+def test_resume_continues_the_step_count_and_the_kick_curriculum(trained_run):
+    zip_path = latest_checkpoint(trained_run)[0]
+    before = int(zip_path.stem.split("_")[1])
+    assert saved_push_scale(zip_path) is not None
+    # A scale the tiny run could not have reached by itself: a fresh curriculum starts at 0.
+    curriculum_state_path(zip_path).write_text(json.dumps({"push_scale": 0.5}))
     assert main(["train", "--run-dir", str(trained_run), "--resume", "--steps", str(before + 256),
                  "--set", "ppo.learning_rate=0.000123", "--set", "ppo.n_epochs=2"]) == 0
     after = int(latest_checkpoint(trained_run)[0].stem.split("_")[1])
     assert after >= before + 256
+    # one adaptive step (0.02) per rollout of 256 steps, from where the checkpoint left off
+    rollouts = (after - before) // 256
+    assert abs(saved_push_scale(latest_checkpoint(trained_run)[0]) - 0.5) <= 0.02 * rollouts + 1e-9
     assert (trained_run / "command.txt").read_text().count("--resume") == 1
     # the overrides reached the optimizer, not just config.yaml
     from stable_baselines3 import PPO

@@ -54,6 +54,20 @@ def latest_checkpoint(run_dir: Path) -> tuple[Path, Path] | None:
     return None
 
 
+def curriculum_state_path(zip_path: Path) -> Path:
+    """The checkpoint's curriculum state (JSON), next to its model and normalizer."""
+    return zip_path.with_name(zip_path.stem + "_curriculum.json")
+
+
+def saved_push_scale(zip_path: Path) -> float | None:
+    """The kick-magnitude scale a checkpoint was saved at; None for checkpoints from before
+    it was saved (their resume restarts the curriculum at 0)."""
+    path = curriculum_state_path(zip_path)
+    if not path.is_file():
+        return None
+    return float(json.loads(path.read_text())["push_scale"])
+
+
 def load_run_config(run_dir: Path) -> TrainConfig:
     path = run_dir / "config.yaml"
     if not path.is_file():
@@ -77,9 +91,12 @@ def matching_checkpoint(cfg: TrainConfig, zip_path: Path) -> TrainConfig:
 class TrainingCallback(BaseCallback):
     """Progress bar, per-term TensorBoard logs, checkpoints and periodic evaluation."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path, total_steps: int):
+    def __init__(self, cfg: TrainConfig, run_dir: Path, total_steps: int, push_scale: float | None = None):
         super().__init__()
         self.cfg, self.run_dir, self.total = cfg, run_dir, total_steps
+        # On resume, the adaptive curriculum goes on from the checkpoint's kick scale
+        # instead of relearning it from 0 (~2 M steps of easy kicks).
+        self.initial_push_scale = push_scale
         self.terms: dict[str, list[float]] = {}
         self.falls: list[bool] = []
         self.rollout_env_steps = 0
@@ -93,7 +110,9 @@ class TrainingCallback(BaseCallback):
 
         self.steps0 = self.num_timesteps
         self.sim = self.model.get_vec_normalize_env().venv.sim
-        if self.cfg.push_curriculum != "off":
+        if self.cfg.push_curriculum == "adaptive" and self.initial_push_scale is not None:
+            self.sim.push_scale = self.initial_push_scale
+        elif self.cfg.push_curriculum != "off":
             self.sim.push_scale = 0.0
         self.next_ckpt = (self.num_timesteps // self.cfg.checkpoint_every_steps + 1) * self.cfg.checkpoint_every_steps
         self.next_eval = (self.num_timesteps // self.cfg.eval_every_steps + 1) * self.cfg.eval_every_steps
@@ -161,10 +180,12 @@ class TrainingCallback(BaseCallback):
         stem = ckpt_dir / f"step_{self.num_timesteps}"
         self.model.save(str(stem) + ".zip")
         self.model.get_vec_normalize_env().save(str(stem) + "_vecnormalize.pkl")
+        curriculum_state_path(Path(str(stem) + ".zip")).write_text(json.dumps({"push_scale": self.sim.push_scale}))
         ckpts = sorted(ckpt_dir.glob("step_*.zip"), key=lambda p: int(p.stem.split("_")[1]))
         for old in ckpts[:-2]:
             old.unlink(missing_ok=True)
             old.with_name(old.stem + "_vecnormalize.pkl").unlink(missing_ok=True)
+            curriculum_state_path(old).unlink(missing_ok=True)
 
     def evaluate(self) -> None:
         result = quick_eval(self.model, self.cfg, self.cfg.eval_episodes)
@@ -250,7 +271,9 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
         # `--resume --set ppo.learning_rate=...` takes effect (network shapes cannot change).
         model = SymmetricPPO.load(str(checkpoint[0]), env=venv, device="cpu", **resumable_hyperparameters(cfg))
         model.tensorboard_log = str(run_dir / "tb")
-        print(f"resuming {run_dir} from {checkpoint[0].name} at {model.num_timesteps} steps", file=sys.stderr)
+        scale = saved_push_scale(checkpoint[0])
+        print(f"resuming {run_dir} from {checkpoint[0].name} at {model.num_timesteps} steps"
+              + (f", kick scale {scale:.2f}" if scale is not None else ""), file=sys.stderr)
     else:
         venv = VecNormalize(base, norm_obs=True, norm_reward=cfg.ppo.normalize_reward, clip_obs=10.0,
                             gamma=cfg.ppo.gamma)
@@ -262,7 +285,8 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
     model.use_adaptive_lr(cfg.ppo.desired_kl if cfg.ppo.lr_schedule == "adaptive" else None, cfg.ppo.learning_rate)
     remaining = cfg.total_steps - model.num_timesteps
     if remaining > 0:
-        callback = TrainingCallback(cfg, run_dir, cfg.total_steps)
+        push_scale = saved_push_scale(checkpoint[0]) if checkpoint is not None else None
+        callback = TrainingCallback(cfg, run_dir, cfg.total_steps, push_scale)
         model.learn(remaining, callback=callback, reset_num_timesteps=checkpoint is None, tb_log_name="ppo")
     venv.close()
     final = latest_checkpoint(run_dir)
