@@ -89,6 +89,31 @@ def test_parity_is_within_bound_on_recorded_and_random_observations(trained_run,
     assert result["max_abs_error"] <= 1e-5
 
 
+def test_export_averages_a_symmetry_trained_policy_with_its_mirror_image(trained_run, exported, tmp_path):
+    from duck.sim.vec_env import policy_observation
+    from duck.train.export import load_run, parity_check, parity_observations
+
+    run = load_run(trained_run)
+    assert run.config_dict["ppo"]["symmetry_coef"] > 0  # so the default export averages
+    obs = policy_observation(parity_observations(run, n_random=500, n_recorded=500), CONTRACT)
+
+    def equivariance_error(policy) -> float:
+        action = policy(obs)[0]
+        return float(np.max(np.abs(policy(CONTRACT.mirror_observation(obs))[0] - CONTRACT.mirror_action(action))))
+
+    averaged = policy_file.load_policy(exported)
+    assert averaged.mirror_averaged
+    assert equivariance_error(averaged) <= 1e-5
+
+    plain_path = tmp_path / "plain.onnx"
+    assert main(["export", str(trained_run), "--out", str(plain_path), "--mirror-average", "off"]) == 0
+    plain = policy_file.load_policy(plain_path)
+    assert not plain.mirror_averaged
+    # the tiny run's policy is far from symmetric: without the average the mirror test fails
+    assert equivariance_error(plain) > 1e-3
+    assert parity_check(run, plain_path)["max_abs_error"] <= 1e-5
+
+
 def test_eval_writes_json_plots_and_report(exported, tmp_path):
     policy = exported
     out = tmp_path / "eval.json"

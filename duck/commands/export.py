@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, help="output .onnx path (default: RUN_DIR/policy.onnx)")
     p.add_argument("--checkpoint", type=Path, default=None, help="a specific checkpoint .zip (default: latest)")
     p.add_argument("--skip-parity", action="store_true", help="do not run the ONNX/torch parity check")
+    p.add_argument("--mirror-average", choices=("auto", "on", "off"), default="auto",
+                   help="average the policy with its mirror image, which makes it exactly left/right "
+                        "symmetric (auto: on for runs trained with the symmetry pass)")
     p.set_defaults(func=run)
 
 
@@ -27,11 +30,15 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.run_dir.is_dir():
         raise UserError(f"run directory not found: {args.run_dir}")
+    from duck.runtime import policy as policy_file
     from duck.train.export import export, load_run, parity_check
 
     loaded = load_run(args.run_dir, args.checkpoint)
-    out = export(loaded, args.out or args.run_dir / "policy.onnx")
-    print(f"wrote {out} ({loaded.steps} steps, from {loaded.checkpoint.name})")
+    mirror_average = {"auto": None, "on": True, "off": False}[args.mirror_average]
+    out = export(loaded, args.out or args.run_dir / "policy.onnx", mirror_average=mirror_average)
+    averaged = policy_file.load_policy(out).mirror_averaged
+    print(f"wrote {out} ({loaded.steps} steps, from {loaded.checkpoint.name}"
+          f"{', mirror-averaged' if averaged else ''})")
     if not args.skip_parity:
         result = parity_check(loaded, out)
         ok = result["max_abs_error"] <= PARITY_TOLERANCE

@@ -25,6 +25,7 @@ META_CONTROL_RATE = "duck.control_rate_hz"
 META_TRAIN_CONFIG = "duck.train_config"
 META_STEPS = "duck.steps"
 META_COMMIT = "duck.commit"
+META_MIRROR_AVERAGED = "duck.mirror_averaged"  # JSON bool; absent in policies from before it
 INPUT_NAME = "obs"
 OUTPUT_ACTION = "action"
 OUTPUT_OFFSETS = "joint_offsets_rad"
@@ -56,6 +57,11 @@ class Policy:
     @property
     def steps(self) -> int:
         return int(self.metadata.get(META_STEPS, "0"))
+
+    @property
+    def mirror_averaged(self) -> bool:
+        """Whether the graph averages the policy with its mirror image (exactly equivariant)."""
+        return self.metadata.get(META_MIRROR_AVERAGED, "false") == "true"
 
 
 def load_policy(path: str | Path, contract: RobotContract = CONTRACT, threads: int = 1) -> Policy:

@@ -2,6 +2,8 @@
 
 The graph holds observation normalisation (VecNormalize's running mean/var and
 clip), the deterministic policy mean, and the contract's action clip and scale.
+For runs trained with the mirror-symmetry pass the mean is averaged with its mirror
+image (``mirror_average``), which makes the shipped policy exactly equivariant.
 The runtime feeds raw contract observations and gets back the clipped action and
 the joint offsets from home (the action's gait-rate entry is
 read from the action, see ``RobotContract.gait_rate``). The contract JSON, its fingerprint, the control rate,
@@ -30,7 +32,8 @@ from duck.train.runner import git_commit, latest_checkpoint, load_run_config, ma
 class ExportedPolicy(torch.nn.Module):
     """normalise -> MLP mean -> clip -> scale, as one torch module (the ONNX graph)."""
 
-    def __init__(self, model: PPO, norm: VecNormalize, contract: RobotContract = CONTRACT):
+    def __init__(self, model: PPO, norm: VecNormalize, contract: RobotContract = CONTRACT,
+                 mirror_average: bool = False):
         super().__init__()
         # With a privileged critic the normaliser also covers the critic-only block that
         # follows the contract observation; the actor (and this graph) reads only the contract one.
@@ -46,12 +49,28 @@ class ExportedPolicy(torch.nn.Module):
         self.action_clip = float(contract.action_clip)
         self.action_scale = float(contract.action_scale_rad)
         self.leg_actions = contract.leg_action_slice  # the gait-rate entry is no joint offset
+        self.mirror_average = mirror_average
+        obs_perm, obs_sign = contract.observation_mirror
+        action_perm, action_sign = contract.action_mirror
+        self.register_buffer("obs_mirror_perm", torch.tensor(np.asarray(obs_perm), dtype=torch.long))
+        self.register_buffer("obs_mirror_sign", torch.tensor(np.asarray(obs_sign), dtype=torch.float32))
+        self.register_buffer("action_mirror_perm", torch.tensor(np.asarray(action_perm), dtype=torch.long))
+        self.register_buffer("action_mirror_sign", torch.tensor(np.asarray(action_sign), dtype=torch.float32))
 
-    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def clipped_mean(self, obs: torch.Tensor) -> torch.Tensor:
         x = obs
         if self.norm_obs:
             x = torch.clamp((obs - self.obs_mean) * self.obs_inv_std, -self.clip_obs, self.clip_obs)
-        action = torch.clamp(self.action_net(self.latent(x)), -self.action_clip, self.action_clip)
+        return torch.clamp(self.action_net(self.latent(x)), -self.action_clip, self.action_clip)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        action = self.clipped_mean(obs)
+        if self.mirror_average:
+            # What the policy would do in the mirrored world, mirrored back. The symmetry
+            # loss only pulls the two together; their mean is equivariant by construction,
+            # so turning, sidestepping and drift come out the same both ways (exp38 row).
+            mirrored = self.clipped_mean(obs[..., self.obs_mirror_perm] * self.obs_mirror_sign)
+            action = 0.5 * (action + mirrored[..., self.action_mirror_perm] * self.action_mirror_sign)
         return action, action[..., self.leg_actions] * self.action_scale
 
 
@@ -85,16 +104,34 @@ def load_run(run_dir: Path, checkpoint: Path | None = None) -> LoadedRun:
                      checkpoint=zip_path)
 
 
-def torch_reference(run: LoadedRun, obs: np.ndarray, contract: RobotContract = CONTRACT) -> np.ndarray:
-    """The SB3 path: VecNormalize + deterministic predict, then the contract's post-processing."""
-    action, _ = run.model.predict(run.norm.normalize_obs(obs.astype(np.float32)), deterministic=True)
+def trained_with_symmetry(run: LoadedRun) -> bool:
+    """Whether the run's PPO had the mirror-symmetry pass (the default for mirror averaging)."""
+    return float(run.config_dict.get("ppo", {}).get("symmetry_coef", 0.0)) > 0.0
+
+
+def torch_reference(run: LoadedRun, obs: np.ndarray, contract: RobotContract = CONTRACT,
+                    mirror_average: bool = False) -> np.ndarray:
+    """The SB3 path: VecNormalize + deterministic predict (optionally averaged with its
+    mirror image), then the contract's post-processing."""
+    def predict(o: np.ndarray) -> np.ndarray:
+        return run.model.predict(run.norm.normalize_obs(o.astype(np.float32)), deterministic=True)[0]
+
+    action = predict(obs)
+    if mirror_average:
+        mirrored_obs = obs.copy()
+        mirrored_obs[..., :contract.obs_dim] = contract.mirror_observation(obs[..., :contract.obs_dim])
+        action = 0.5 * (action + contract.mirror_action(predict(mirrored_obs)))
     return contract.action_to_offsets(action)
 
 
-def export(run: LoadedRun, out: Path, contract: RobotContract = CONTRACT) -> Path:
+def export(run: LoadedRun, out: Path, contract: RobotContract = CONTRACT, mirror_average: bool | None = None) -> Path:
+    """Write the ONNX policy; ``mirror_average=None`` averages with the mirror image when the
+    run was trained with the symmetry pass."""
     import onnx
 
-    module = ExportedPolicy(run.model, run.norm, contract).eval()
+    if mirror_average is None:
+        mirror_average = trained_with_symmetry(run)
+    module = ExportedPolicy(run.model, run.norm, contract, mirror_average).eval()
     dummy = torch.zeros(1, contract.obs_dim)
     out.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
@@ -112,6 +149,7 @@ def export(run: LoadedRun, out: Path, contract: RobotContract = CONTRACT) -> Pat
         policy_file.META_TRAIN_CONFIG: json.dumps(run.config_dict, sort_keys=True),
         policy_file.META_STEPS: str(run.steps),
         policy_file.META_COMMIT: git_commit(),
+        policy_file.META_MIRROR_AVERAGED: json.dumps(bool(mirror_average)),
     }
     del graph.metadata_props[:]
     for key, value in meta.items():
@@ -147,5 +185,5 @@ def parity_check(run: LoadedRun, onnx_path: Path, contract: RobotContract = CONT
     loaded = policy_file.load_policy(onnx_path, contract)
     obs = parity_observations(run)
     _, offsets = loaded(policy_observation(obs, contract))
-    reference = torch_reference(run, obs, contract)
+    reference = torch_reference(run, obs, contract, loaded.mirror_averaged)
     return {"observations": int(len(obs)), "max_abs_error": float(np.max(np.abs(offsets - reference)))}
