@@ -44,7 +44,8 @@ def markdown(m: dict, plots: list[Path] | None = None, rel_to: Path | None = Non
     lines = [
         f"# Evaluation of `{Path(m['policy']['path']).name}`",
         "",
-        f"Policy steps: {m['policy']['steps']:,}; contract {m['policy']['contract']}.",
+        f"Policy steps: {m['policy']['steps']:,}; contract {m['policy']['contract']}"
+        + ("; averaged with its mirror image." if m["policy"].get("mirror_averaged") else "."),
         "",
         f"## Walk bar: {passed}/{len(rows)} criteria met",
         "",

@@ -262,7 +262,8 @@ def run_suite(policy: Policy, cfg: EnvConfig, s: SuiteSettings = SuiteSettings()
     step("sim-to-sim")
     sim2sim = sim2sim_section(policy, cfg, s)
     metrics = {
-        "policy": {"path": str(policy.path), "steps": policy.steps, "contract": policy.contract.fingerprint},
+        "policy": {"path": str(policy.path), "steps": policy.steps, "contract": policy.contract.fingerprint,
+                   "mirror_averaged": policy.mirror_averaged},
         "fixed": fixed, "tracking": tracking, "push": push, "stand": stand,
         "gait": gait_section(tracking_trace), "sim2sim": sim2sim,
     }

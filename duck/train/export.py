@@ -30,7 +30,8 @@ from duck.train.runner import git_commit, latest_checkpoint, load_run_config, ma
 
 
 class ExportedPolicy(torch.nn.Module):
-    """normalise -> MLP mean -> clip -> scale, as one torch module (the ONNX graph)."""
+    """normalise -> MLP mean -> clip (-> mean with the mirrored-back mirror action) -> scale,
+    as one torch module (the ONNX graph)."""
 
     def __init__(self, model: PPO, norm: VecNormalize, contract: RobotContract = CONTRACT,
                  mirror_average: bool = False):
@@ -68,7 +69,7 @@ class ExportedPolicy(torch.nn.Module):
         if self.mirror_average:
             # What the policy would do in the mirrored world, mirrored back. The symmetry
             # loss only pulls the two together; their mean is equivariant by construction,
-            # so turning, sidestepping and drift come out the same both ways (exp38 row).
+            # so turning, sidestepping and drift come out the same both ways (docs/training.md, exp38m).
             mirrored = self.clipped_mean(obs[..., self.obs_mirror_perm] * self.obs_mirror_sign)
             action = 0.5 * (action + mirrored[..., self.action_mirror_perm] * self.action_mirror_sign)
         return action, action[..., self.leg_actions] * self.action_scale
