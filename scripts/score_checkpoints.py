@@ -23,7 +23,9 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path, help="the training run the checkpoints belong to")
     parser.add_argument("checkpoints", type=Path, nargs="+", help="checkpoint .zip files")
     parser.add_argument("--seed", type=int, default=99, help="suite seed (the report uses 1234)")
-    parser.add_argument("--episodes", type=int, default=10, help="tracking and push episodes per item")
+    parser.add_argument("--episodes", type=int, default=10, help="tracking episodes")
+    parser.add_argument("--push-episodes", type=int, default=40,
+                        help="kicks per magnitude (the report's 40: fewer cannot resolve a 0.7 bar)")
     parser.add_argument("--jsonl", type=Path, default=None, help="append one JSON line per checkpoint")
     args = parser.parse_args()
 
@@ -33,7 +35,7 @@ def main() -> None:
     from duck.sim.config import EnvConfig
     from duck.train.export import export, load_run
 
-    suite = replace(SuiteSettings(), seed=args.seed, tracking_episodes=args.episodes, push_episodes=args.episodes)
+    suite = replace(SuiteSettings(), seed=args.seed, tracking_episodes=args.episodes, push_episodes=args.push_episodes)
     for checkpoint in args.checkpoints:
         with tempfile.TemporaryDirectory() as tmp:
             onnx_path = Path(tmp) / "candidate.onnx"
