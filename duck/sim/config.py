@@ -79,7 +79,10 @@ class PushConfig:
     # 2-5 s from exp35 (Walk-v4; was 5-10): twice the kicks to learn from, with the std floor
     # (TrainConfig.ppo.min_action_std) that lets the policy find the recovering step.
     interval_s: Interval = (2.0, 5.0)
-    magnitude_mps: Interval = (0.1, 1.0)
+    # 0.3-1.2 from exp39 (Walk-v5; was 0.1-1.0). The fall-gated curriculum holds the scale at
+    # ~0.8, so this puts the top of the training kicks near the walk bar's 0.8 m/s instead of
+    # at its edge; exp39 was the first run to meet the whole walk bar (18 M steps).
+    magnitude_mps: Interval = (0.3, 1.2)
 
     def validate(self) -> None:
         check_interval("interval_s", self.interval_s, 0.1)
@@ -136,7 +139,7 @@ class CommandConfig:
 
 @dataclass(frozen=True)
 class EnvConfig:
-    """Everything that defines ``OpenDuck/Walk-v4``."""
+    """Everything that defines ``OpenDuck/Walk-v5``."""
 
     physics_dt_s: float = 0.004
     episode_length_s: float = 20.0

@@ -9,9 +9,10 @@ from __future__ import annotations
 # v3: the reward's defaults changed: a sharper yaw-rate kernel (yaw_sigma 0.1 -> 0.02) and the
 # capture-step cost on (-30); trained from scratch in exp28.
 # v4: kicks come every 2-5 s instead of 5-10 (exp35), and a wide yaw-rate kernel joins the
-# sharp one (reward.tracking_yaw_coarse, exp38). Older versions are not kept: the
-# contract is global.
-ENV_ID = "OpenDuck/Walk-v4"
+# sharp one (reward.tracking_yaw_coarse, exp38).
+# v5: training kicks span 0.3-1.2 m/s before the curriculum's scale instead of 0.1-1.0
+# (exp39). Older versions are not kept: the contract is global.
+ENV_ID = "OpenDuck/Walk-v5"
 
 
 def register_envs() -> None:
