@@ -58,3 +58,14 @@ def test_walk_policy_was_trained_with_todays_default_config():
     embedded = json.loads(load_policy(POLICIES_DIR / "walk.onnx").metadata[META_TRAIN_CONFIG])
     defaults = json.loads(json.dumps(to_dict(TrainConfig())))  # tuples -> lists, as in the metadata
     assert embedded == defaults
+
+
+def test_walk_policy_is_exactly_left_right_symmetric():
+    """The card says walk.onnx is averaged with its mirror image: in the mirrored world it must
+    do exactly the mirrored thing, so turning and sidestepping come out the same both ways."""
+    policy = load_policy(POLICIES_DIR / "walk.onnx")
+    assert policy.mirror_averaged
+    obs = np.random.default_rng(0).normal(0.0, 0.5, size=(256, CONTRACT.obs_dim)).astype(np.float32)
+    action = policy(obs)[0]
+    mirrored = policy(CONTRACT.mirror_observation(obs).astype(np.float32))[0]
+    np.testing.assert_allclose(mirrored, CONTRACT.mirror_action(action), atol=1e-5)
