@@ -119,9 +119,9 @@ def torch_reference(run: LoadedRun, obs: np.ndarray, contract: RobotContract = C
 
     action = predict(obs)
     if mirror_average:
-        mirrored_obs = obs.copy()
-        mirrored_obs[..., :contract.obs_dim] = contract.mirror_observation(obs[..., :contract.obs_dim])
-        action = 0.5 * (action + contract.mirror_action(predict(mirrored_obs)))
+        # The run's whole observation (a privileged critic's block included) mirrors as its env says.
+        perm, sign = run.norm.venv.observation_mirror
+        action = 0.5 * (action + contract.mirror_action(predict(obs[..., perm] * sign)))
     return contract.action_to_offsets(action)
 
 

@@ -271,13 +271,14 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
         # `--resume --set ppo.learning_rate=...` takes effect (network shapes cannot change).
         model = SymmetricPPO.load(str(checkpoint[0]), env=venv, device="cpu", **resumable_hyperparameters(cfg))
         model.tensorboard_log = str(run_dir / "tb")
-        scale = saved_push_scale(checkpoint[0])
+        push_scale = saved_push_scale(checkpoint[0])
         print(f"resuming {run_dir} from {checkpoint[0].name} at {model.num_timesteps} steps"
-              + (f", kick scale {scale:.2f}" if scale is not None else ""), file=sys.stderr)
+              + (f", kick scale {push_scale:.2f}" if push_scale is not None else ""), file=sys.stderr)
     else:
         venv = VecNormalize(base, norm_obs=True, norm_reward=cfg.ppo.normalize_reward, clip_obs=10.0,
                             gamma=cfg.ppo.gamma)
         model = make_model(cfg, venv, run_dir)
+        push_scale = None
     model.symmetry_coef = cfg.ppo.symmetry_coef
     model.update_threads = cfg.torch_threads
     model.min_action_std = cfg.ppo.min_action_std
@@ -285,7 +286,6 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
     model.use_adaptive_lr(cfg.ppo.desired_kl if cfg.ppo.lr_schedule == "adaptive" else None, cfg.ppo.learning_rate)
     remaining = cfg.total_steps - model.num_timesteps
     if remaining > 0:
-        push_scale = saved_push_scale(checkpoint[0]) if checkpoint is not None else None
         callback = TrainingCallback(cfg, run_dir, cfg.total_steps, push_scale)
         model.learn(remaining, callback=callback, reset_num_timesteps=checkpoint is None, tb_log_name="ppo")
     venv.close()
