@@ -71,8 +71,8 @@ def transfer_table(m: dict) -> list[str]:
              "|---|---|---|---|---|---|---|---|"]
     for name, r in m["transfer"].items():
         kicks = r["push_survival_rate_by_kick_mps"]
-        lines.append(f"| {name} | {r['setting']} | {r['fixed_survival_rate']:.2f} | {r['tracking_survival_rate']:.2f} | "
-                     f"{r['forward_achieved_vx_mps']:.3f} | {kicks['0.6']:.2f} | "
+        lines.append(f"| {name} | {r['setting']} | {r['fixed_survival_rate']:.2f} | "
+                     f"{r['tracking_survival_rate']:.2f} | {r['forward_achieved_vx_mps']:.3f} | {kicks['0.6']:.2f} | "
                      f"{'/'.join(f'{v:.2f}' for v in kicks.values())} | {'yes' if r['meets_bar'] else 'no'} |")
     return lines
 

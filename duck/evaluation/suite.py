@@ -325,8 +325,9 @@ def fast_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings) -> dict:
 
 
 def run_suite(policy: Policy, cfg: EnvConfig, s: SuiteSettings = SuiteSettings(), progress=None,
-              transfer: TransferSettings = TransferSettings()) -> tuple[dict, dict]:
-    """All sections. Returns (metrics JSON, traces for plots)."""
+              transfer: TransferSettings | None = None) -> tuple[dict, dict]:
+    """All sections (``transfer`` None: every transfer condition). Returns (metrics JSON, traces for plots)."""
+    transfer = TransferSettings() if transfer is None else transfer
     step = progress or (lambda name: None)
     step("fixed commands")
     fixed, fixed_traces = fixed_section(policy, cfg, s)
