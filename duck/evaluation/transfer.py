@@ -10,7 +10,8 @@ tracking and kicks (half the push section's episodes). A row meets the bar (issu
 - 0.6 m/s kick survival is >= 0.7.
 
 ``--set transfer.enabled=false`` drops the section, ``--set transfer.<condition>.enabled=false``
-one row, and each condition's setting is a key too (``--set transfer.slippery.floor_friction=0.3``).
+one row, ``--set transfer.only=[late,slippery]`` keeps just those, and each condition's setting is
+a key too (``--set transfer.slippery.floor_friction=0.3``).
 Servo-level conditions (stiffness, supply voltage, backlash) go through
 duck/sim/servo_conditions.py, the one adapter between a servo property and the sim's actuators.
 """
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
-from duck.config import check_range
+from duck.config import ConfigError, check_range
 from duck.contract import CONTRACT
 from duck.paths import SCENE_XML
 from duck.sim import servo_conditions
@@ -236,6 +237,7 @@ class TransferSettings:
     """Which conditions the transfer section runs, and their settings (issue 21's table)."""
 
     enabled: bool = True
+    only: tuple[str, ...] = ()  # run just these conditions (e.g. [late, slippery]); empty: every enabled one
     soft_servos: ServoStiffness = field(default_factory=lambda: ServoStiffness(scale=0.7))
     stiff_servos: ServoStiffness = field(default_factory=lambda: ServoStiffness(scale=1.5))
     low_battery: LowBattery = field(default_factory=LowBattery)
@@ -245,12 +247,20 @@ class TransferSettings:
     payload: Payload = field(default_factory=Payload)
     rough_floor: RoughFloor = field(default_factory=RoughFloor)
 
+    def validate(self) -> None:
+        unknown = set(self.only) - set(self._names())
+        if unknown:
+            raise ConfigError(f"only: unknown condition(s) {sorted(unknown)} (valid: {', '.join(self._names())})")
+
+    def _names(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self) if f.name not in ("enabled", "only")]
+
     def conditions(self) -> dict[str, Condition]:
         """The enabled conditions by name, in table order (none when the section is off)."""
         if not self.enabled:
             return {}
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.name != "enabled" and getattr(self, f.name).enabled}
+        return {name: getattr(self, name) for name in self._names()
+                if getattr(self, name).enabled and (not self.only or name in self.only)}
 
 
 def row_meets_bar(row: dict) -> bool:

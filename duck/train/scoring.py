@@ -60,6 +60,9 @@ class ScoreConfig:
     tracking_episodes: int = 6
     push_episodes: int = 20
     transfer: bool = True
+    # Further suite settings as KEY=VALUE, the keys of `duck eval --set suite.KEY=VALUE`
+    # (e.g. tracking_seconds=10.0); tests shrink the suite with them.
+    suite: tuple[str, ...] = ()
     nice: int = 19  # the scorer's CPU priority: training comes first
 
     def validate(self) -> None:
@@ -106,7 +109,9 @@ def score_checkpoint(run_dir: Path, checkpoint: Path, cfg: ScoreConfig) -> tuple
     from duck.sim.config import EnvConfig
     from duck.train.export import export, load_run
 
-    suite = replace(SuiteSettings(), seed=cfg.seed, tracking_episodes=cfg.tracking_episodes,
+    from duck.config import load
+
+    suite = replace(load(SuiteSettings, None, cfg.suite), seed=cfg.seed, tracking_episodes=cfg.tracking_episodes,
                     push_episodes=cfg.push_episodes)
     with tempfile.TemporaryDirectory() as tmp:
         loaded = load_run(run_dir, checkpoint)
@@ -227,6 +232,7 @@ class BackgroundScorer:
         cmd = [sys.executable, "-m", "duck.train.scoring", str(self.run_dir), str(checkpoint), "--wall-s", str(wall_s),
                "--seed", str(c.seed), "--episodes", str(c.tracking_episodes), "--push-episodes",
                str(c.push_episodes), "--remove-after"] + ([] if c.transfer else ["--no-transfer"])
+        cmd += [f"--suite={item}" for item in c.suite]
         with open(self.log, "a") as log:
             return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     preexec_fn=(lambda: os.nice(nice)) if nice else None)
@@ -262,10 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=ScoreConfig.tracking_episodes)
     parser.add_argument("--push-episodes", type=int, default=ScoreConfig.push_episodes)
     parser.add_argument("--no-transfer", action="store_true")
+    parser.add_argument("--suite", action="append", default=[], metavar="KEY=VALUE", help="a suite setting")
     parser.add_argument("--remove-after", action="store_true", help="delete the checkpoint's copy when scored")
     args = parser.parse_args(argv)
     cfg = ScoreConfig(seed=args.seed, tracking_episodes=args.episodes, push_episodes=args.push_episodes,
-                      transfer=not args.no_transfer)
+                      transfer=not args.no_transfer, suite=tuple(args.suite))
     t0, cpu0 = time.time(), time.process_time()
     line, _ = score_checkpoint(args.run_dir, args.checkpoint, cfg)
     line["wall_s"] = args.wall_s
