@@ -153,7 +153,8 @@ def test_eval_writes_json_plots_and_report(exported, tmp_path):
             "--set", "transfer.only=[late]"]
     assert main(args) == 0
     metrics = json.loads(out.read_text())
-    assert {"fixed", "tracking", "push", "sim2sim", "gait", "stand", "head_tracking", "fast", "transfer"} <= set(metrics)
+    sections = {"fixed", "tracking", "push", "sim2sim", "gait", "stand", "head_tracking", "fast", "transfer"}
+    assert sections <= set(metrics)
     assert list(metrics["transfer"]) == ["late"] and isinstance(metrics["transfer"]["late"]["meets_bar"], bool)
     assert "## Transfer" in (plots / "report.md").read_text()
     assert 0.0 <= metrics["tracking"]["survival_rate"] <= 1.0

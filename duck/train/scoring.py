@@ -103,13 +103,12 @@ def score_line(metrics: dict, checkpoint: Path, steps: int) -> dict:
 def score_checkpoint(run_dir: Path, checkpoint: Path, cfg: ScoreConfig) -> tuple[dict, dict]:
     """Export ``checkpoint`` (as ``duck export`` would: mirror-averaged when trained with the
     symmetry pass) and run the suite on it. Returns (score line, metrics)."""
+    from duck.config import load
     from duck.evaluation.suite import SuiteSettings, run_suite
     from duck.evaluation.transfer import TransferSettings
     from duck.runtime.policy import load_policy
     from duck.sim.config import EnvConfig
     from duck.train.export import export, load_run
-
-    from duck.config import load
 
     suite = replace(load(SuiteSettings, None, cfg.suite), seed=cfg.seed, tracking_episodes=cfg.tracking_episodes,
                     push_episodes=cfg.push_episodes)
