@@ -178,7 +178,8 @@ def test_head_commands_off_leave_the_walk_v5_random_streams_alone():
 
 
 def _metrics(head=0.97, fast_vx=0.21, fast_fell=False, transfer_ok=True) -> dict:
-    row = {"fixed_survival_rate": 1.0, "tracking_survival_rate": 0.95, "forward_achieved_vx_mps": 0.1,
+    vx = 0.1 if transfer_ok else 0.08
+    row = {"fixed_survival_rate": 1.0, "tracking_survival_rate": 0.95, "forward_achieved_vx_mps": vx,
            "push_survival_rate_by_kick_mps": {"0.6": 0.8}, "meets_bar": transfer_ok, "survival_rate": 0.95}
     return {"head_tracking": {"survival_rate": head}, "fast": {"forward_0.25": {"achieved_vx_mps": fast_vx,
                                                                                "fell": fast_fell}},
@@ -192,6 +193,8 @@ def test_walk_bar_2_items_follow_their_thresholds():
     assert [ok for *_, ok in walk_bar_2(_metrics())] == [True, True, True]
     assert [ok for *_, ok in walk_bar_2(_metrics(head=0.94, fast_vx=0.19, transfer_ok=False))] == [False] * 3
     assert not walk_bar_2(_metrics(fast_fell=True))[1][3]
+    name, value, _, _ = walk_bar_2(_metrics(transfer_ok=False))[2]
+    assert "forward_vx" in name and value == pytest.approx(0.08 / 0.09)  # the failing figure, named
     assert walk_bar_2({}) == []
     good = _metrics()["transfer"]["late"]
     assert row_meets_bar(good)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from duck.evaluation.transfer import row_figures
+
 
 def walk_bar(m: dict) -> list[tuple[str, float, str, bool]]:
     """(criterion, measured value, threshold text, passed) for every walk-bar item."""
@@ -40,8 +42,9 @@ def walk_bar(m: dict) -> list[tuple[str, float, str, bool]]:
 
 def walk_bar_2(m: dict) -> list[tuple[str, float, str, bool]]:
     """The items issue 21 adds, for the sections the metrics hold: head motion, the 0.25 m/s
-    command, and one item per transfer condition (its row meets all four of the row's bars;
-    the value shown is the lower of its two survival rates; the report's table has the rest)."""
+    command, and one item per transfer condition: its row meets all four of its bars (fixed and
+    tracking survival >= 0.9, vx >= 0.09 m/s, 0.6 m/s kicks >= 0.7). The value shown is the row's
+    worst figure divided by its bar, named; the report's table has them all."""
     rows = []
     if "head_tracking" in m:
         v = m["head_tracking"]["survival_rate"]
@@ -51,9 +54,9 @@ def walk_bar_2(m: dict) -> list[tuple[str, float, str, bool]]:
         rows.append(("forward 0.25: mean vx over last 8 s [m/s]", f["achieved_vx_mps"], ">= 0.2, no fall",
                      f["achieved_vx_mps"] >= 0.2 and not f["fell"]))
     for name, row in m.get("transfer", {}).items():
-        worst = min(row["fixed_survival_rate"], row["tracking_survival_rate"])
-        rows.append((f"transfer {name}: min survival / vx / 0.6 kick", worst,
-                     ">= 0.9 / 0.09 / 0.7", row["meets_bar"]))
+        figures = row_figures(row)
+        worst = min(figures, key=figures.get)
+        rows.append((f"transfer {name}: worst figure / its bar ({worst})", figures[worst], ">= 1", row["meets_bar"]))
     return rows
 
 
