@@ -186,6 +186,7 @@ def plot_scores(run_dir: Path, out: Path | None = None) -> Path | None:
         if best is not None:
             ax.plot([best[1].get(key, float("nan")) * scale], [best[1]["passed"]], "r*", ms=14, label="best")
         ax.set_xlabel(label)
+        ax.set_ylim(0, lines[-1]["of"] + 1)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("walk-bar items met\n(selection seed)")
     axes[1].legend(loc="lower right", fontsize=8)
