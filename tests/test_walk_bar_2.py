@@ -55,6 +55,12 @@ def test_low_battery_is_ten_percent_under_the_trained_range_on_gain_and_stall_to
     np.testing.assert_allclose(sim.model.actuator_forcerange, scale * plain.model.actuator_forcerange)
     np.testing.assert_allclose(sim.model.actuator_gainprm[:, 0], scale * plain.model.actuator_gainprm[:, 0])
     assert "0.720" in LowBattery().describe(cfg)
+    # the firmware's D term (kv, 0 in today's model) scales with the supply too; joint damping does not
+    damped = BatchSim(1, cfg)
+    damped.model.actuator_biasprm[:, 2] = -0.1
+    LowBattery().apply(damped, cfg)
+    np.testing.assert_allclose(damped.model.actuator_biasprm[:, 2], -0.1 * scale)
+    np.testing.assert_allclose(damped.model.dof_damping, plain.model.dof_damping)
 
 
 def test_backlash_transmits_nothing_inside_the_play_and_the_excess_beyond_it():

@@ -2,11 +2,16 @@
 
 The one place that knows how a servo-level property maps onto the sim's actuator model, used by
 the eval's transfer section (duck/evaluation/transfer.py). Today the actuators are MuJoCo
-position servos: torque = kp (target - q), clipped to forcerange = the datasheet stall torque
-(mjcf/duck.xml), and the sim has no supply voltage and no backlash. Issue 20 replaces them with
-a servo model (firmware law -> DC-motor torque) that carries supply voltage, friction and
-backlash as parameters; when it lands, these functions set that model's parameters, and nothing
-else in the eval changes.
+position servos: torque = kp (target - q) - kv qdot, clipped to forcerange = the stall torque
+(mjcf/duck.xml), and the sim has no supply voltage and no backlash. The scalings below follow
+issue 20's servo model (``firmware_bridge.servo_model``, on main; not yet wired into the sim):
+there kp = kt/R V P gP, kv = kt/R V D gD and the torque limit = kt/R V duty_max all scale with
+the supply V, kp alone with the P gain ("stiffness-equivalent x1.4 is duty_per_p_rad x 1.4"),
+and joint damping (back-EMF and viscous friction) with neither. So they stay right for its
+linear MJCF mapping (``mjcf_actuator``). If the sim runs the full law instead (``ServoBank``
+per substep), these functions set its parameters: stiffness -> ``duty_per_p_rad``, supply ->
+the ``supply_v`` it is stepped with, backlash -> ``backlash_rad``; nothing else in the eval
+changes.
 
 All functions act on a constructed, reset :class:`~duck.sim.batch.BatchSim` and stay in force
 until it is closed (the eval builds one sim per condition).
@@ -37,21 +42,22 @@ def scale_stiffness(sim, factor: float) -> None:
 def trained_supply_range(cfg: EnvConfig) -> tuple[float, float]:
     """The supply voltage range training randomizes over, as fractions of the nominal supply.
 
-    Before issue 20 the sim has no supply voltage: the stall-torque randomization
-    (``dr.torque_limit_scale``) is what stands for a sagging or fresh battery, so its range is
-    the trained range. With issue 20's servo model this returns its supply-voltage DR range
-    divided by the nominal supply."""
+    Until issue 20 wires the servo model into the sim, the sim has no supply voltage: the
+    stall-torque randomization (``dr.torque_limit_scale``) is what stands for a sagging or fresh
+    battery, so its range is the trained range. With the servo model this returns its
+    supply-voltage DR range divided by ``ServoParams.nominal_supply_v``."""
     return cfg.dr.torque_limit_scale
 
 
 def set_supply_scale(sim, scale: float) -> None:
     """Supply voltage x ``scale`` of nominal.
 
-    DC-motor law: the firmware's duty is P x error, so the winding voltage, hence the torque per
-    radian of error, and the stall torque both scale with the supply; back-EMF damping does not
-    (kv = 0 in today's model, so there is none to keep)."""
+    DC-motor law: the firmware's duty is P x error - D x qdot, so the winding voltage, hence the
+    torque per radian of error (kp), the D term's damping (kv) and the stall torque all scale with
+    the supply; back-EMF and friction damping (the joints' damping) do not."""
     scale_stiffness(sim, scale)
     for m in _models(sim):
+        m.actuator_biasprm[:, 2] *= scale  # -kv
         m.actuator_forcerange[:] *= scale
     sim.torque_limit = sim.torque_limit * scale
 
