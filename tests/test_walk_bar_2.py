@@ -280,7 +280,7 @@ def test_fast_section_commands_the_new_speeds(shipped):
 
 
 def test_best_checkpoint_by_the_bar_with_documented_tie_breaks(tmp_path):
-    from duck.train.scoring import best_checkpoint, rank_key, read_scores, record
+    from duck.train.scoring import best_checkpoint, first_full_bar, rank_key, read_scores, record
 
     def checkpoint(steps: int):
         path = tmp_path / "scoring" / f"step_{steps}.zip"
@@ -305,3 +305,7 @@ def test_best_checkpoint_by_the_bar_with_documented_tie_breaks(tmp_path):
                                                                  "step_300_vecnormalize.pkl"]
     assert [r["steps"] for r in read_scores(tmp_path)] == [100, 200, 300]
     assert json.loads((tmp_path / "best" / "best.json").read_text())["passed"] == 21
+    assert first_full_bar(tmp_path) is None
+    record(tmp_path, checkpoint(400), line(400, 27, 0.9))
+    record(tmp_path, checkpoint(500), line(500, 27, 0.95))
+    assert first_full_bar(tmp_path)["steps"] == 400 and best_checkpoint(tmp_path)[1]["steps"] == 500

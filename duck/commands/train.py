@@ -46,11 +46,15 @@ def run(args: argparse.Namespace) -> int:
 
     final = train(cfg, args.run_dir, resume=args.resume, argv=args.argv)
     print(f"final checkpoint: {final}")
-    from duck.train.scoring import best_checkpoint
+    from duck.train.scoring import best_checkpoint, first_full_bar
 
     best = best_checkpoint(args.run_dir)
     if best is not None:
         print(f"best by the walk bar: {best[1]['checkpoint']} ({best[1]['passed']}/{best[1]['of']} items; "
               f"scores in {args.run_dir / 'scores.jsonl'}, plot {args.run_dir / 'scores.png'})")
+    first = first_full_bar(args.run_dir)
+    if first is not None:
+        wall = f" after {first['wall_s'] / 60:.1f} min of training" if first.get("wall_s") is not None else ""
+        print(f"the whole bar first held at {first['steps']:,} steps{wall} ({first['checkpoint']})")
     print(f"export it with: duck export {args.run_dir} --out {args.run_dir / 'policy.onnx'}")
     return 0

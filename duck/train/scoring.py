@@ -133,6 +133,12 @@ def read_scores(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def first_full_bar(run_dir: Path) -> dict | None:
+    """The score line of the first checkpoint (by steps) that met every item, or None."""
+    full = [line for line in read_scores(run_dir) if line["passed"] == line["of"]]
+    return min(full, key=lambda line: line["steps"]) if full else None
+
+
 def best_checkpoint(run_dir: Path) -> tuple[Path, dict] | None:
     """The run's best checkpoint by the bar and its score line, or None when none was scored."""
     info = run_dir / BEST_DIR / BEST_FILE
@@ -176,7 +182,7 @@ def plot_scores(run_dir: Path, out: Path | None = None) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    best = best_checkpoint(run_dir)
+    best, first = best_checkpoint(run_dir), first_full_bar(run_dir)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     for ax, key, scale, label in ((axes[0], "steps", 1e-6, "env steps [M]"),
                                   (axes[1], "wall_s", 1 / 60, "training wall-clock [min]")):
@@ -185,6 +191,8 @@ def plot_scores(run_dir: Path, out: Path | None = None) -> Path | None:
         ax.axhline(lines[-1]["of"], color="green", lw=0.8, ls="--", label=f"whole bar ({lines[-1]['of']})")
         if best is not None:
             ax.plot([best[1].get(key, float("nan")) * scale], [best[1]["passed"]], "r*", ms=14, label="best")
+        if first is not None and first.get(key) is not None:
+            ax.axvline(first[key] * scale, color="green", lw=0.8, label="whole bar first met")
         ax.set_xlabel(label)
         ax.set_ylim(0, lines[-1]["of"] + 1)
         ax.grid(alpha=0.3)
