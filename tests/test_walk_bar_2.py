@@ -309,3 +309,13 @@ def test_best_checkpoint_by_the_bar_with_documented_tie_breaks(tmp_path):
     record(tmp_path, checkpoint(400), line(400, 27, 0.9))
     record(tmp_path, checkpoint(500), line(500, 27, 0.95))
     assert first_full_bar(tmp_path)["steps"] == 400 and best_checkpoint(tmp_path)[1]["steps"] == 500
+
+
+def test_score_config_is_strict_down_to_the_suite_keys():
+    from duck.train.config import TrainConfig
+
+    cfg = load(TrainConfig, None, ["score.every_steps=1000000", "score.suite=[tracking_seconds=5.0]"])
+    assert cfg.score.every_steps == 1_000_000 and cfg.score.suite == ("tracking_seconds=5.0",)
+    for bad in (["score.evry=1"], ["score.suite=[bogus=1]"], ["score.nice=30"]):
+        with pytest.raises(ConfigError):
+            load(TrainConfig, None, bad)

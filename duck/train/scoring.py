@@ -71,6 +71,13 @@ class ScoreConfig:
         check_range("tracking_episodes", self.tracking_episodes, 1, 1000)
         check_range("push_episodes", self.push_episodes, 4, 1000)
         check_range("nice", self.nice, 0, 19)
+        from duck.config import ConfigError, load
+        from duck.evaluation.suite import SuiteSettings
+
+        try:  # a bad suite key fails now, not in the scorer an hour into training
+            load(SuiteSettings, None, self.suite)
+        except ConfigError as exc:
+            raise ConfigError(f"suite: {exc}") from None
 
 
 def rank_key(line: dict) -> tuple[int, float, int]:
