@@ -246,11 +246,10 @@ class BackgroundScorer:
         c = self.cfg
         cmd = [sys.executable, "-m", "duck.train.scoring", str(self.run_dir), str(checkpoint), "--wall-s", str(wall_s),
                "--seed", str(c.seed), "--episodes", str(c.tracking_episodes), "--push-episodes",
-               str(c.push_episodes), "--remove-after"] + ([] if c.transfer else ["--no-transfer"])
+               str(c.push_episodes), "--remove-after", "--nice", str(nice)] + ([] if c.transfer else ["--no-transfer"])
         cmd += [f"--suite={item}" for item in c.suite]
         with open(self.log, "a") as log:
-            return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    preexec_fn=(lambda: os.nice(nice)) if nice else None)
+            return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def pending(self) -> int:
         return len(self.queue) + (self.proc is not None and self.proc.poll() is None)
@@ -285,7 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-transfer", action="store_true")
     parser.add_argument("--suite", action="append", default=[], metavar="KEY=VALUE", help="a suite setting")
     parser.add_argument("--remove-after", action="store_true", help="delete the checkpoint's copy when scored")
+    parser.add_argument("--nice", type=int, default=0, help="lower this process's CPU priority by this much first")
     args = parser.parse_args(argv)
+    if args.nice:
+        os.nice(args.nice)  # here rather than a preexec_fn, which is unsafe in the threaded trainer
     cfg = ScoreConfig(seed=args.seed, tracking_episodes=args.episodes, push_episodes=args.push_episodes,
                       transfer=not args.no_transfer, suite=tuple(args.suite))
     t0, cpu0 = time.time(), time.process_time()
