@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
 
     servo_profile, profile_note = policy_servo_profile(policy.metadata)
     if profile_note:
-        print(f"duck run: {profile_note}", file=sys.stderr)
+        print(f"duck run: {profile_note}")
     if command is not None and not (args.go or args.sim):
         raise UserError("--command gives no start button; add --go to hand over to the policy after the ramp")
     if args.ramp <= 0:
