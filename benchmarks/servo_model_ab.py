@@ -26,7 +26,7 @@ from duck.servo_profile import SERVO_PROFILE
 from duck.sim.batch import BatchSim
 from duck.sim.config import EnvConfig, no_randomization
 from duck.sim.servo_backend import MujocoServoBackend
-from firmware_bridge.servo_model import FirmwareGains, ServoBank, servo_params
+from firmware_bridge.servo_model import ServoBank, servo_params
 
 ROOT = Path(__file__).resolve().parents[1]
 DT = 0.004  # the env's physics step
@@ -96,7 +96,6 @@ def rmse(x: np.ndarray, y: np.ndarray) -> float:
 def cost_per_control_step(n_env: int = 256, repeats: int = 30) -> dict[str, float]:
     """What (b) would add to one batched control step: 5 rollout calls of 1 substep instead of one
     of 5, plus the servo law on (n_env, 13) per substep."""
-    from mujoco import rollout
 
     sim = BatchSim(n_env, no_randomization(EnvConfig()))
     sim.reset(np.arange(n_env))
