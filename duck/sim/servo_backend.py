@@ -132,9 +132,12 @@ class MujocoServoBackend(ServoBackend):
             if steps <= 0:
                 time.sleep(dt)
                 continue
-            with self._lock:
-                for _ in range(min(steps, 10)):
+            for _ in range(min(steps, 10)):
+                with self._lock:
                     self._physics_step()
+                # The servo law is Python between the C steps: hand the GIL to the servo thread
+                # between substeps, or its replies wait a whole switch interval (5 ms).
+                time.sleep(0)
 
     def step(self, n: int = 1) -> None:
         """Advance the physics by hand (tests, or when the thread is not running)."""
