@@ -22,6 +22,7 @@ e.g. from an identified or hypothetical profile JSON).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -136,9 +137,9 @@ class MujocoServoBackend(ServoBackend):
             for _ in range(min(steps, 10)):
                 with self._lock:
                     self._physics_step()
-                # The servo law is Python between the C steps: hand the GIL to the servo thread
-                # between substeps, or its replies wait a whole switch interval (5 ms).
-                time.sleep(0)
+                # The servo law is Python between the C steps: hand the GIL and the CPU (the sim
+                # process runs SCHED_FIFO on one core) to the servo thread between substeps.
+                os.sched_yield()
 
     def step(self, n: int = 1) -> None:
         """Advance the physics by hand (tests, or when the thread is not running)."""
