@@ -78,7 +78,7 @@ def test_calibrate_writes_offsets_that_round_trip(emu, tmp_path, capsys, monkeyp
     assert len(rows) == 13
     for row in rows:
         name, _sid, pos, _vel, _cur, volts, temp, torque, errors = row.split()
-        assert abs(float(pos)) < 0.002 and volts == "7.4" and temp == "35" and torque == "off" and errors == "-"
+        assert abs(float(pos)) < 0.002 and volts == "5.0" and temp == "35" and torque == "off" and errors == "-"
 
 
 def test_calibrate_scripted_with_yes(emu, tmp_path, capsys):
@@ -215,3 +215,17 @@ def test_emulate_prints_pty_path_first_and_stops_on_sigint(tmp_path):
 def test_emulate_rejects_bad_fault(capsys):
     code, _, err = run(capsys, "servo", "emulate", "--fault", "explode:10")
     assert code == 2 and "unknown fault" in err
+
+
+def test_setup_writes_the_servo_profiles_gains_by_default(capsys):
+    from duck.servo_profile import SERVO_PROFILE
+
+    factory = [ServoSpec(1, "XL330-M288-T")]
+    with SoftwareServo(factory, IdealBackend(), baud=57_600, return_delay=250) as emu:
+        code, _, err = run(capsys, "servo", "setup", "--port", emu.path, "--joint", "head_yaw",
+                           "--current-id", "1", "--current-baud", "57600", "--baud", str(BAUD))
+        assert code == 0, err
+        s, gains = emu.servo(32), SERVO_PROFILE.gains_for("XL330-M288-T")
+        assert (s.get(Reg.POSITION_P_GAIN), s.get(Reg.POSITION_I_GAIN), s.get(Reg.POSITION_D_GAIN)) == \
+            (gains.p, gains.i, gains.d)
+        assert gains.p != 400  # not the factory value: setup did write it
