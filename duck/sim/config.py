@@ -138,12 +138,31 @@ class DomainRandomization:
 
 
 @dataclass(frozen=True)
+class HeadCommandConfig:
+    """Random head commands while walking. Teleop moves the head by up to the contract's
+    head_command_range_rad (+-0.5 rad) while the robot walks, and the head is about a fifth of
+    its mass; up to Walk-v5 training never moved it (issue 21). Each head joint's command is
+    uniform over the range x ``range_scale``, held for a random interval; with
+    ``home_probability`` the head sits at home for that interval."""
+
+    range_scale: float = 1.0  # 0: the head stays at home (Walk-v5 behaviour)
+    resample_interval_s: Interval = (1.0, 4.0)
+    home_probability: float = 0.25
+
+    def validate(self) -> None:
+        check_range("range_scale", self.range_scale, 0.0, 1.0)
+        check_interval("resample_interval_s", self.resample_interval_s, 0.1)
+        check_range("home_probability", self.home_probability, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
 class CommandConfig:
     """Command sampling; the ranges themselves come from the contract."""
 
     resample_interval_s: Interval = (4.0, 8.0)
     stand_probability: float = 0.15
     range_scale: float = 1.0  # fraction of the contract's ranges (curricula, eval)
+    head: HeadCommandConfig = field(default_factory=HeadCommandConfig)
 
     def validate(self) -> None:
         check_interval("resample_interval_s", self.resample_interval_s, 0.1)
