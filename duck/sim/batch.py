@@ -82,6 +82,7 @@ class BatchSim:
         self.all = np.arange(num_envs)
         self.leg_joints = np.array([i for i, j in enumerate(contract.joints) if j.group != "head"])
         self.home_foot_offset_xy = _home_foot_offsets(base, self.idx)
+        self.home_gravity_xy = home_stance_gravity(base)[:2]
         self.posture_weights = np.array(
             [1.0 if n.endswith(("hip_yaw", "hip_roll")) else (0.3 if j.group == "head" else 0.0)
              for n, j in zip(contract.joint_names, contract.joints)])
@@ -348,6 +349,7 @@ class BatchSim:
             foot_contact=touch,
             foot_offset_xy=foot_offset,
             home_foot_offset_xy=self.home_foot_offset_xy,
+            home_gravity_xy=self.home_gravity_xy,
             phase_sin=self.contract.gait_phase(self.gait_clock)[:, 1],
             terminated=np.zeros(self.n, dtype=bool),
             posture_weights=self.posture_weights,
@@ -405,5 +407,15 @@ def _home_foot_offsets(model: mujoco.MjModel, idx: ModelIndex) -> np.ndarray:
     return np.stack([data.sensordata[idx.foot_pos[k]][:2] - idx.home_qpos[:2] for k in range(2)])
 
 
-# Height of the foot site (sole centre) above the sole bottom: the sole box half-height.
-SOLE_SITE_HEIGHT = 0.004
+def home_stance_gravity(model: mujoco.MjModel, seconds: float = 2.0) -> np.ndarray:
+    """Gravity's direction in the trunk frame once the nominal model has settled standing at
+    home with the home targets held: the stance the orientation reward measures tilt from."""
+    data = mujoco.MjData(model)
+    mujoco.mj_resetDataKeyframe(model, data, model.key("home").id)
+    for _ in range(int(round(seconds / model.opt.timestep))):
+        mujoco.mj_step(model, data)
+    return gravity_in_body(data.qpos[None, 3:7])[0]
+
+
+# Height of the foot site (sole pad centre) above the sole bottom: the pad's half-thickness.
+SOLE_SITE_HEIGHT = 0.003
