@@ -225,3 +225,6 @@ class EmulatedServo:
         self.table[:Reg.TORQUE_ENABLE.address] = eeprom
         self.hardware_error = 0
         self.registered = None
+
+    def faults_cleared(self) -> None:
+        """An injected fault went away: X-series firmware keeps the error latched until REBOOT."""
