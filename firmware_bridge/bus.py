@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import select
 import time
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -34,6 +33,7 @@ from firmware_bridge.control_table import (
     to_signed,
     to_unsigned,
 )
+from firmware_bridge.deadline_port import DeadlinePort
 from firmware_bridge.errors import (
     BusError,
     BusTimeoutError,
@@ -55,49 +55,8 @@ DEFAULT_SLACK_MS = 0.5
 STATUS_OVERHEAD = 11
 
 
-class _PortHandler(sdk.PortHandler):
-    """PortHandler whose packet timeout uses the real latency timer.
-
-    The SDK computes ``tx_time * n + 2 * LATENCY_TIMER + 2 ms`` with
-    ``LATENCY_TIMER = 16`` hard-coded, so a missing servo costs 34 ms. We
-    override the method (rather than patching the module attribute, which
-    would change every PortHandler in the process) and let the bus announce
-    the exact reply size before each transaction.
-    """
-
-    def __init__(self, port_name: str, latency_ms: float, slack_ms: float) -> None:
-        super().__init__(port_name)
-        self.latency_ms = latency_ms
-        self.slack_ms = slack_ms
-        self._expected_bytes: int | None = None
-        self._extra_ms = 0.0
-
-    def expect(self, n_bytes: int, extra_ms: float = 0.0) -> None:
-        """Bytes on the wire (instruction + replies) of the next transaction, and how
-        long the wire is still busy with earlier bytes (a Sync Write just queued)."""
-        self._expected_bytes = n_bytes
-        self._extra_ms = extra_ms
-
-    def timeout_ms(self, n_bytes: int) -> float:
-        return self.tx_time_per_byte * n_bytes + 2.0 * self.latency_ms + self.slack_ms
-
-    def readPort(self, length):  # noqa: N802 (SDK name)
-        # The SDK polls a timeout=0 port in a busy loop, burning a whole core while
-        # it waits for a reply (a Pi Zero has four, shared with the policy). Block
-        # in select() instead, until bytes arrive or the packet deadline passes.
-        data = self.ser.read(length)
-        if not data and self.packet_timeout > 0:
-            remaining_ms = self.packet_timeout - self.getTimeSinceStart()
-            if remaining_ms > 0:
-                select.select([self.ser.fileno()], [], [], min(remaining_ms, 5.0) / 1000.0)
-                data = self.ser.read(length)
-        return data
-
-    def setPacketTimeout(self, packet_length):  # noqa: N802 (SDK name)
-        n = self._expected_bytes if self._expected_bytes is not None else packet_length
-        extra, self._expected_bytes, self._extra_ms = self._extra_ms, None, 0.0
-        self.packet_start_time = self.getCurrentTime()
-        self.packet_timeout = self.timeout_ms(n) + extra
+class _PortHandler(DeadlinePort, sdk.PortHandler):
+    """dynamixel_sdk's PortHandler with the packet deadline of :class:`DeadlinePort`."""
 
 
 class DynamixelBus:
@@ -357,6 +316,22 @@ class DynamixelBus:
     def set_position_p_gain(self, gain: int) -> None:
         for i in self.ids:
             self.write_register(i, Reg.POSITION_P_GAIN, int(gain))
+
+    # Family-neutral names the runtime uses, so it never needs this family's register table.
+    def read_p_gain(self, servo_id: int) -> int:
+        return self.read_register(servo_id, Reg.POSITION_P_GAIN)
+
+    def write_p_gain(self, servo_id: int, gain: int) -> None:
+        self.write_register(servo_id, Reg.POSITION_P_GAIN, int(gain))
+
+    def torque_off(self, servo_id: int) -> bool:
+        """Torque off one servo, ignoring its alert bit; True once read back as off."""
+        self.write_register(servo_id, Reg.TORQUE_ENABLE, 0, check_alert=False)
+        return self.read_register(servo_id, Reg.TORQUE_ENABLE, check_alert=False) == 0
+
+    def broadcast_torque_off(self) -> None:
+        """Torque Enable = 0 to the broadcast id: no replies, so a broken servo cannot block it."""
+        self._ph.write1ByteTxOnly(self.port, sdk.BROADCAST_ID, Reg.TORQUE_ENABLE.address, 0)
 
     def read_hardware_errors(self) -> dict[int, list[str]]:
         return {i: decode_hardware_error(self.read_register(i, Reg.HARDWARE_ERROR_STATUS, check_alert=False))
