@@ -34,11 +34,13 @@ class JointReading:
 
 def make_bus(port: str, baud: int, calibration: Mapping[int, Any] | None = None,
              contract: RobotContract = CONTRACT, retries: int = 2, **options: Any) -> Any:
-    """A firmware_bridge bus over the contract's servos, in contract order (``options``: bus timing)."""
-    from firmware_bridge import DynamixelBus, ServoSpec
+    """A firmware_bridge bus over the contract's servos, in contract order (``options``: bus timing).
+    The family (Dynamixel, Feetech) follows from the servo models the contract names."""
+    from firmware_bridge import ServoSpec
+    from firmware_bridge import make_bus as make_family_bus
 
     servos = [ServoSpec(j.servo_id, j.servo_model) for j in contract.joints]
-    return DynamixelBus(port, baud, servos, calibration=calibration, retries=retries, **options)
+    return make_family_bus(port, baud, servos, calibration=calibration, retries=retries, **options)
 
 
 class RobotIO:
@@ -129,24 +131,21 @@ class RobotIO:
     # ---- torque ------------------------------------------------------------------
     def torque_on(self, low_p_gain: int | None) -> None:
         """Torque on, softened to ``low_p_gain`` (each servo's own gain is saved for :meth:`restore_gains`)."""
-        from firmware_bridge.control_table import Reg
-
         self._saved_gains = {}
         if low_p_gain is not None:
             for servo_id in self.bus.ids:
-                gain = self.bus.read_register(servo_id, Reg.POSITION_P_GAIN)
+                gain = self.bus.read_p_gain(servo_id)
                 self._saved_gains[servo_id] = gain
-                self.bus.write_register(servo_id, Reg.POSITION_P_GAIN, min(int(low_p_gain), gain))
+                self.bus.write_p_gain(servo_id, min(int(low_p_gain), gain))
         self.bus.set_torque(True)
 
     def restore_gains(self, p_gain: int | None = None) -> str | None:
         """Back to the servos' own P gains (or ``p_gain`` for all); an error string instead of raising."""
         from firmware_bridge import BusError
-        from firmware_bridge.control_table import Reg
 
         try:
             for servo_id, saved in self._saved_gains.items():
-                self.bus.write_register(servo_id, Reg.POSITION_P_GAIN, int(p_gain if p_gain is not None else saved))
+                self.bus.write_p_gain(servo_id, int(p_gain if p_gain is not None else saved))
         except BusError as exc:
             return str(exc)
         return None
@@ -159,15 +158,13 @@ class RobotIO:
         (servos confirmed off, servos that could not be confirmed).
         """
         from firmware_bridge import BusError
-        from firmware_bridge.control_table import Reg
 
         pending = list(self.bus.ids)
         confirmed: list[int] = []
         for _ in range(attempts):
             for servo_id in list(pending):
                 try:
-                    self.bus.write_register(servo_id, Reg.TORQUE_ENABLE, 0, check_alert=False)
-                    if self.bus.read_register(servo_id, Reg.TORQUE_ENABLE, check_alert=False) == 0:
+                    if self.bus.torque_off(servo_id):
                         pending.remove(servo_id)
                         confirmed.append(servo_id)
                 except BusError:
@@ -182,10 +179,6 @@ class RobotIO:
     def _broadcast_torque_off(self) -> None:
         """Write Torque Enable = 0 to the broadcast id: no replies, so a broken servo cannot block it."""
         try:
-            import dynamixel_sdk as sdk
-
-            from firmware_bridge.control_table import Reg
-
-            sdk.PacketHandler(2.0).write1ByteTxOnly(self.bus.port, sdk.BROADCAST_ID, Reg.TORQUE_ENABLE.address, 0)
+            self.bus.broadcast_torque_off()
         except Exception:  # noqa: BLE001 - best effort on the way out; nothing else to do
             pass
