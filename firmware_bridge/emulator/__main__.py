@@ -1,5 +1,7 @@
 """``python -m firmware_bridge.emulator --servo 10=XC330-M288-T ... [--baud B] [--fault F]``
 
+(or ``--servo 10=STS3215-C001 ...``: the family follows from the models).
+
 Serves the given servos on a new pty with the ideal backend, prints the pty
 path as the first line of stdout, and runs until SIGINT/SIGTERM. The
 benchmark runs the software servo this way, in its own process, so its
@@ -11,7 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from firmware_bridge.emulator import Fault, IdealBackend, SoftwareServo
+from firmware_bridge.emulator import Fault, IdealBackend
+from firmware_bridge.families import make_software_servo
 from firmware_bridge.spec import ServoSpec
 
 
@@ -27,7 +30,11 @@ def main(argv: list[str] | None = None) -> int:
         faults = [Fault.parse(f) for f in args.fault]
     except (ValueError, IndexError) as exc:
         parser.error(str(exc))
-    SoftwareServo(servos, IdealBackend(), baud=args.baud, return_delay=args.return_delay).serve_until_signal(faults)
+    try:
+        server = make_software_servo(servos, IdealBackend(), baud=args.baud, return_delay=args.return_delay)
+    except (ValueError, KeyError) as exc:
+        parser.error(f"{exc}")
+    server.serve_until_signal(faults)
     return 0
 
 

@@ -172,9 +172,14 @@ class PtyServoServer:
         return [s for s in self.servos
                 if not self._fault(FaultKind.MISSING, s) and (host is None or s.baud == host)]
 
-    def _send(self, s, t: float, packet: bytes, baud: int | None = None) -> float:
+    def _maybe_corrupt(self, s, packet: bytes) -> bytes:
+        """The packet with its last byte (CRC/checksum) flipped when a CRC fault hits ``s``."""
         if self._fault(FaultKind.CRC, s):
-            packet = packet[:-1] + bytes([packet[-1] ^ 0xFF])
+            return packet[:-1] + bytes([packet[-1] ^ 0xFF])
+        return packet
+
+    def _send(self, s, t: float, packet: bytes, baud: int | None = None) -> float:
+        packet = self._maybe_corrupt(s, packet)
         end = t + s.return_delay_s + len(packet) * 10.0 / (baud or s.baud)
         self._write_at(end, packet)
         return end
