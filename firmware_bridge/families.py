@@ -24,9 +24,12 @@ class Family:
     bus: str  # "module:Class", imported on demand
     emulator: str
     control_table: str
+    provision: str  # module with scan, SetupPlan, limits_to_ticks, setup_servo, monitor_rows
     sdk: str  # the vendor SDK's import name
     bauds: tuple[int, ...]
     max_id: int
+    factory_baud: int  # what a new servo uses
+    calibration_store: str  # default of `duck servo calibrate --store`: "json" or "eeprom"
 
 
 def _bauds(module: str) -> tuple[int, ...]:
@@ -36,11 +39,12 @@ def _bauds(module: str) -> tuple[int, ...]:
 FAMILIES: dict[str, Family] = {
     "dynamixel": Family("dynamixel", tuple(DYNAMIXEL_MODELS), "firmware_bridge.bus:DynamixelBus",
                         "firmware_bridge.emulator.server:SoftwareServo", "firmware_bridge.control_table",
-                        "dynamixel_sdk", _bauds("firmware_bridge.control_table"), 252),
+                        "firmware_bridge.provision", "dynamixel_sdk", _bauds("firmware_bridge.control_table"),
+                        252, 57_600, "json"),
     "feetech": Family("feetech", tuple(FEETECH_MODELS), "firmware_bridge.feetech.bus:FeetechBus",
                       "firmware_bridge.emulator.feetech_server:FeetechSoftwareServo",
-                      "firmware_bridge.feetech.control_table", "scservo_sdk",
-                      _bauds("firmware_bridge.feetech.control_table"), 253),
+                      "firmware_bridge.feetech.control_table", "firmware_bridge.feetech.provision", "scservo_sdk",
+                      _bauds("firmware_bridge.feetech.control_table"), 253, 1_000_000, "eeprom"),
 }
 FAMILY_OF_MODEL: dict[str, str] = {m: f.name for f in FAMILIES.values() for m in f.models}
 MAX_ID = {name: f.max_id for name, f in FAMILIES.items()}
@@ -69,8 +73,10 @@ def family_of_servos(servos: Sequence[Any]) -> Family:
 
 
 def load(ref: str) -> Any:
+    """``"module:Attr"`` -> the attribute; ``"module"`` -> the module (imported now)."""
     module, _, attr = ref.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    mod = importlib.import_module(module)
+    return getattr(mod, attr) if attr else mod
 
 
 def make_bus(port: str, baud: int, servos: Sequence[Any], calibration: Mapping[int, Any] | None = None,

@@ -63,7 +63,7 @@ def test_calibrate_writes_offsets_that_round_trip(emu, tmp_path, capsys, monkeyp
     for sid, rad in offsets.items():
         emu.backend.set_position(sid, rad)  # the robot, by hand, in the zero pose
     out_file = tmp_path / "cal.json"
-    monkeypatch.setattr(sys, "stdin", io.StringIO("\n"))  # the user presses Enter
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n\n"))  # Enter: robot supported; Enter: in the zero pose
     code, out, err = run(capsys, "servo", "calibrate", "--port", emu.path, "--out", str(out_file))
     assert code == 0, err
     assert "Press Enter" in err and "wrote" in out

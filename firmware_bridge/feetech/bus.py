@@ -299,6 +299,12 @@ class FeetechBus:
     def read_hardware_errors(self) -> dict[int, list[str]]:
         return {i: decode_status(self.read_register(i, Reg.STATUS, check_alert=False)) for i in self.ids}
 
+    def reboot(self, servo_id: int) -> None:
+        """STS firmware has no REBOOT instruction (scservo_sdk has none either): its Status
+        bits clear when the fault does, and re-enabling torque is the recovery."""
+        raise BusError(f"servo {servo_id}: Feetech STS firmware has no reboot instruction; its error bits "
+                       "clear when the fault does. Power-cycle the servo to reload its EEPROM")
+
     def ping(self, servo_id: int) -> int:
         """Model number of ``servo_id``; ServoMissingError if it does not answer."""
         return self._txrx(servo_id, lambda: self._ph.ping(servo_id), check_alert=False)
