@@ -35,6 +35,9 @@ from firmware_bridge.feetech.control_table import (
 )
 
 BAUD = 1_000_000
+# The test machine is shared (load averages of 5-8 on 2 cores): a reply may be ms late.
+# Deadlines are a benchmark's business (duck bench bus); here they must not decide.
+SLACK_MS = 10.0
 IDS = (10, 11, 12, 13, 14, 20, 21, 22, 23, 24, 30, 31, 32, 33)  # FACTS.md: v2's 14 servos
 
 
@@ -223,7 +226,7 @@ def test_eeprom_lock_decides_what_survives_a_power_cycle(ph, emu):
 
 def test_offset_in_eeprom_shows_in_present_position(emu):
     emu.backend.set_position(21, 300 * RAD_PER_TICK)  # the horn sits 300 ticks past centre
-    with make_bus(emu.path, BAUD, [ServoSpec(21, "STS3215-C001")]) as bus:
+    with make_bus(emu.path, BAUD, [ServoSpec(21, "STS3215-C001")], slack_ms=SLACK_MS) as bus:
         assert bus.read_register(21, Reg.PRESENT_POSITION) == 2348
         bus.write_register(21, Reg.OFFSET, 300)
         assert bus.read_register(21, Reg.PRESENT_POSITION) == 2048
@@ -234,7 +237,7 @@ def test_offset_in_eeprom_shows_in_present_position(emu):
 
 def test_torque_on_holds_in_place_although_the_servo_drives_to_goal(emu):
     emu.backend.set_position(22, 0.0)
-    with make_bus(emu.path, BAUD, [ServoSpec(22, "STS3215-C001")]) as bus:
+    with make_bus(emu.path, BAUD, [ServoSpec(22, "STS3215-C001")], slack_ms=SLACK_MS) as bus:
         # A stale goal far away: enabling torque by hand would jump there ...
         bus.write_register(22, Reg.GOAL_POSITION, 3000)
         # ... FeetechBus.set_torque first sets Goal = Present.
@@ -246,7 +249,7 @@ def test_torque_on_holds_in_place_although_the_servo_drives_to_goal(emu):
 
 # ---- the bus: cycle, faults, typed errors ---------------------------------------------------
 def test_bus_cycle_in_si_units(emu):
-    with make_bus(emu.path, BAUD, specs()) as bus:
+    with make_bus(emu.path, BAUD, specs(), slack_ms=SLACK_MS) as bus:
         assert isinstance(bus, FeetechBus)
         assert set(bus.ping_all().values()) == {777}
         with bus.torque_enabled():
@@ -261,7 +264,7 @@ def test_bus_cycle_in_si_units(emu):
 
 @pytest.mark.parametrize("kind", [FaultKind.DROP, FaultKind.MISSING])
 def test_silent_servo_is_stale_then_missing_error(emu, kind):
-    with make_bus(emu.path, BAUD, specs(), slack_ms=3.0, max_stale_reads=1) as bus:
+    with make_bus(emu.path, BAUD, specs(), slack_ms=SLACK_MS, max_stale_reads=1) as bus:
         good = bus.read_state()
         emu.inject(Fault(kind, 12))
         s = bus.read_state()
@@ -274,7 +277,7 @@ def test_silent_servo_is_stale_then_missing_error(emu, kind):
 
 
 def test_corrupt_reply_is_corrupt_packet_error(emu):
-    with make_bus(emu.path, BAUD, specs(), slack_ms=3.0) as bus:
+    with make_bus(emu.path, BAUD, specs(), slack_ms=SLACK_MS) as bus:
         bus.read_state()
         emu.inject(Fault(FaultKind.CRC, 13))
         s = bus.read_state()
@@ -285,7 +288,7 @@ def test_corrupt_reply_is_corrupt_packet_error(emu):
 
 
 def test_overload_is_a_hardware_error_with_the_cycle_data(emu):
-    with make_bus(emu.path, BAUD, specs(), slack_ms=3.0) as bus:
+    with make_bus(emu.path, BAUD, specs(), slack_ms=SLACK_MS) as bus:
         emu.inject(Fault(FaultKind.HWERROR, 31))  # default bits: overload
         with pytest.raises(ServoHardwareError) as info:
             bus.read_state()
@@ -300,7 +303,7 @@ def test_faults_end_in_what_the_safety_monitor_expects(emu):
     from duck.runtime.robot_io import RobotIO
     from duck.runtime.safety import REACTIONS, TORQUE_OFF
 
-    bus = make_bus(emu.path, BAUD, specs(), slack_ms=3.0, max_stale_reads=10)
+    bus = make_bus(emu.path, BAUD, specs(), slack_ms=SLACK_MS, max_stale_reads=10)
     bus.open()
     io = RobotIO(bus, imu=None)
     try:

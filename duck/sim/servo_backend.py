@@ -23,12 +23,21 @@ import numpy as np
 from duck import paths
 from duck.contract import CONTRACT, RobotContract
 from firmware_bridge.emulator import ServoBackend
+from firmware_bridge.emulator.feetech_firmware import STALL_CURRENT_A as _STS_STALL_A
+from firmware_bridge.feetech.control_table import VARIANTS
 
 # Torque constants (N*m per A) from ROBOTIS datasheet stall torque / stall current:
 # XC330-M288-T 0.93 N*m / 1.8 A, XL330-M288-T 0.52 N*m / 1.47 A (at 5 V). Rough, but
 # the sign and scale of "current" are what the runtime logs.
 TORQUE_CONSTANT = {"XC330-M288-T": 0.93 / 1.8, "XL330-M288-T": 0.52 / 1.47}
 DEFAULT_P_GAIN = {"XC330-M288-T": 1100, "XL330-M288-T": 400}
+# Feetech STS: factory P Coefficient 32 (upstream: P 32 <-> kp 17.3). "Current" here is
+# stall-torque fraction x the software STS's assumed stall current, so the emulated
+# Present Load is actuator torque / stall torque (the servo model itself is issue 20's).
+for _name, _v in VARIANTS.items():
+    TORQUE_CONSTANT[_name] = _v.stall_torque_nm / _STS_STALL_A
+    DEFAULT_P_GAIN[_name] = 32
+TORQUE_CONSTANT["STS3215"], DEFAULT_P_GAIN["STS3215"] = TORQUE_CONSTANT["STS3215-C001"], 32
 
 
 class MujocoServoBackend(ServoBackend):

@@ -39,6 +39,9 @@ from firmware_bridge.feetech.control_table import (
 from firmware_bridge.spec import ServoCalibration, ServoSpec
 
 SCAN_IDS = range(0, 254)
+#: Setup-time deadline slack: finding and verifying every servo matters more here than
+#: speed (a USB adapter on a busy Pi can be a few ms late); the hot path keeps 0.5 ms.
+PROVISION_SLACK_MS = 3.0
 
 
 @dataclass(frozen=True)
@@ -69,13 +72,13 @@ def scan(port: str, bauds: Iterable[int] = STANDARD_BAUDS, ids: Iterable[int] = 
     """Every servo that answers, at each baud: model number, firmware, voltage class.
 
     The SDK has no broadcast ping (and on a real bus every servo would answer at
-    once), so each ID is read in turn; with the 1 ms latency deadline a missing ID
-    costs ~2.6 ms at 1 Mbps, ~0.7 s per baud for all 254.
+    once), so each ID is read in turn; a missing ID costs ~5 ms at 1 Mbps (1 ms
+    latency timer x 2 + :data:`PROVISION_SLACK_MS`), ~1.3 s per baud for all 254.
     """
     found: list[Found] = []
     ids = list(ids)
     for baud in bauds:
-        handler = _PortHandler(port, latency_ms=1.0, slack_ms=0.5)
+        handler = _PortHandler(port, latency_ms=1.0, slack_ms=PROVISION_SLACK_MS)
         try:
             handler.baudrate = int(baud)
             if not handler.openPort():
@@ -160,7 +163,7 @@ def setup_servo(port: str, current_id: int, current_baud: int, plan: SetupPlan,
     target id and baud. Refused while torque is on unless ``torque_off``."""
     baud_code(plan.baud)  # validate before touching the servo
     sid = plan.spec.servo_id
-    with FeetechBus(port, current_baud, [ServoSpec(current_id, plan.spec.model)]) as bus:
+    with FeetechBus(port, current_baud, [ServoSpec(current_id, plan.spec.model)], slack_ms=PROVISION_SLACK_MS) as bus:
         bus.ping_all()
         if torque_off:
             bus.write_register(current_id, Reg.TORQUE_ENABLE, 0, check_alert=False)
@@ -176,7 +179,7 @@ def setup_servo(port: str, current_id: int, current_baud: int, plan: SetupPlan,
             except ServoMissingError:
                 pass  # it may already be at the new baud; the verifying connection decides
     time.sleep(_SETTLE_S)
-    with FeetechBus(port, plan.baud, [plan.spec]) as bus:
+    with FeetechBus(port, plan.baud, [plan.spec], slack_ms=PROVISION_SLACK_MS) as bus:
         bus.ping_all()
         if plan.baud != current_baud:
             bus.write_register(sid, Reg.LOCK, 1, check_alert=False)
