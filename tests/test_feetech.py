@@ -332,3 +332,27 @@ def test_identify_names_the_voltage_class_not_the_gear():
     assert [v.name for v in seven.candidates] == ["STS3215-C001", "STS3215-C044", "STS3215-C046"]
     assert identify(777, (3, 10), max_voltage_raw=140).variant_text == "STS3215-C018"
     assert identify(2825, (3, 10)).variant_text == "STS3250"
+
+
+def test_the_shared_servo_model_drives_the_software_sts():
+    """Issue 20's servo model (STS3215-7.4V: BAM's identified set) as the backend: the real SDK
+    sees the horn settle on the goal under the firmware law, a lower P (a bus write) makes the
+    servo softer, and the load it reports is the model's."""
+    from firmware_bridge.emulator.servo_model_backend import servo_model_backend
+
+    servos = [ServoSpec(10, "STS3215-C001"), ServoSpec(11, "STS3215-C001")]
+    backend = servo_model_backend(servos, load_inertia_kgm2=2e-4)
+    with FeetechSoftwareServo(servos, backend, baud=BAUD) as emu, \
+            make_bus(emu.path, BAUD, servos, slack_ms=SLACK_MS) as bus:
+        bus.write_p_gain(11, 4)  # soft start value on one servo, live (Lock 1: not saved)
+        assert backend.bank.p.tolist() == [32, 4]
+        with bus.torque_enabled():
+            bus.write_goal_positions(np.array([0.3, 0.3]))
+            time.sleep(0.6)
+            s = bus.read_state()
+        assert abs(s.position_rad[0] - 0.3) < 0.03  # P 32 settles close to the goal
+        assert s.position_rad[1] < s.position_rad[0] - 0.02  # P 4 leaves a friction-sized error
+        emu.power_cycle()
+        assert emu.servo(11).raw(Reg.P_COEFFICIENT) == 32
+    with pytest.raises(ValueError, match="no parameter set"):
+        servo_model_backend([ServoSpec(12, "STS3215-C046")])
