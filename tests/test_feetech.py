@@ -92,7 +92,7 @@ def test_checksums_match_an_independent_computation(packet):
 
 
 def test_what_the_sdk_sends_is_what_the_manual_specifies(emu):
-    """Sniff the SDK's own bytes on a second pty reader: the same frames our builder makes."""
+    """The bytes the SDK itself writes (its writePort, recorded) are the frames our builder makes."""
     port = sdk.PortHandler(emu.path)
     port.baudrate = BAUD
     assert port.openPort()
