@@ -205,6 +205,7 @@ def test_error_status_bits_in_every_reply(ph, emu):
     value, result, error = ph.read1ByteTxRx(13, Reg.STATUS.address)
     assert result == sdk.COMM_SUCCESS and value == error == 0x24
     assert ph.ping(14)[2] == 0
+    assert Fault.parse("hwerror:13:sensor+overcurrent").bits == int(Status.SENSOR | Status.OVERCURRENT)
     emu.clear_faults()  # the condition goes away: Feetech bits clear (no reboot, no latch)
     assert ph.read1ByteTxRx(13, Reg.STATUS.address)[:3:2] == (0, 0)
 
