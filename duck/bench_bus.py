@@ -26,11 +26,24 @@ def main(args) -> int:
 
         raise UserError(f"--family {args.family}: the contract's servos are {family}")
     bauds = args.bauds or list(bench.DEFAULT_BAUDS[family])
+    if args.rt_priority is not None:
+        from duck.runtime.loop import set_realtime
+
+        for note in set_realtime(args.rt_priority, None):
+            print(f"warning: {note}")
     fast = family == "dynamixel" and not args.no_fast
-    rows = bench.run(servos, bauds=bauds, cycles=args.cycles, fast=fast)
+    from firmware_bridge import BusError
+
+    try:
+        rows = bench.run(servos, bauds=bauds, cycles=args.cycles, fast=fast)
+    except BusError as exc:
+        from duck.errors import UserError
+
+        raise UserError(f"bench bus: {exc}") from None
     read = {"dynamixel": "Fast Sync Read" if fast else "Sync Read", "feetech": "Sync Read"}[family]
     print(f"one control cycle = Sync Write + {read} of {len(servos)} {family} servos ({servos[0].model}), "
-          f"{args.cycles} cycles per baud (software servo, own process)")
+          f"{args.cycles} cycles per baud (software servo in its own process at SCHED_FIFO 10; client "
+          f"{'at SCHED_FIFO ' + str(args.rt_priority) if args.rt_priority is not None else 'at normal priority'})")
     print(bench.format_table(rows))
     if args.json:
         keys = ("baud", "cycle_ms", "p95_ms", "wire_bound_ms", "ratio")

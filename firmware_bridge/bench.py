@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from firmware_bridge.errors import BusError
 from firmware_bridge.families import family_of_servos, make_bus
 from firmware_bridge.spec import ServoSpec
 
@@ -40,7 +41,9 @@ class BusBenchRow:
 
 
 def start_emulator(servos: Sequence[ServoSpec], baud: int) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "firmware_bridge.emulator", "--baud", str(baud)]
+    # Real-time priority where allowed: a servo answers on time whatever the host does, and the
+    # benchmark should time the client and the wire, not the emulator waiting for a CPU.
+    cmd = [sys.executable, "-m", "firmware_bridge.emulator", "--baud", str(baud), "--rt-priority", "10"]
     for s in servos:
         cmd += ["--servo", f"{s.servo_id}={s.model}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -59,7 +62,14 @@ def bench_baud(servos: Sequence[ServoSpec], baud: int, cycles: int = 300, fast: 
     try:
         options = {"fast_sync_read": fast} if family_of_servos(servos).name == "dynamixel" else {}
         with make_bus(path, baud, servos, slack_ms=5.0, max_stale_reads=cycles + 100, **options) as bus:
-            bus.ping_all()
+            for attempt in range(3):  # the freshly started emulator may still be settling
+                try:
+                    bus.ping_all()
+                    break
+                except BusError:
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.2)
             goal = np.zeros(len(servos))
             with bus.torque_enabled():
                 times, stale = [], 0

@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--bauds", type=int, nargs="+",
                    help="default: 1, 2, 3, 4 Mbps for Dynamixel; 1 Mbps (the STS maximum, upstream's) for Feetech")
     q.add_argument("--no-fast", action="store_true", help="plain Sync Read instead of Fast Sync Read (Dynamixel)")
+    q.add_argument("--rt-priority", type=int, metavar="N",
+                   help="SCHED_FIFO priority for the measuring client, as `duck run --rt-priority` gives the loop")
     q.set_defaults(func=_run("duck.bench_bus"))
 
     q = bs.add_parser("sim", help="simulator throughput")

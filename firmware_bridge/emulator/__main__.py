@@ -11,6 +11,7 @@ timing is not disturbed by the client's interpreter lock.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from firmware_bridge.emulator import Fault, IdealBackend
@@ -24,7 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baud", type=int, default=1_000_000)
     parser.add_argument("--return-delay", type=int, default=0, help="Return Delay Time register (2 us units)")
     parser.add_argument("--fault", action="append", default=[])
+    parser.add_argument("--rt-priority", type=int, metavar="N",
+                        help="SCHED_FIFO priority (best effort): the software servo stands in for hardware, "
+                             "which answers on time however busy the host is")
     args = parser.parse_args(argv)
+    if args.rt_priority is not None:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(args.rt_priority))
+        except (OSError, AttributeError, ValueError) as exc:
+            print(f"warning: SCHED_FIFO {args.rt_priority} not applied: {exc}", file=sys.stderr)
     try:
         servos = [ServoSpec(int(s.split("=")[0]), s.split("=")[1]) for s in args.servo]
         faults = [Fault.parse(f) for f in args.fault]

@@ -226,8 +226,16 @@ class FeetechBus:
             raise ServoMissingError(list(self.ids), "no reply to Sync Read")
         out: dict[int, tuple[int, bytes]] = {}
         missing, corrupt = [], []
-        for servo_id in self.ids:
-            data, res = self._sync_read.readRx(stream, servo_id, STATE_BLOCK_SIZE)
+        # The SDK's readRx scans the stream from its start for each servo (quadratic in the
+        # servo count: 0.27 ms of Python per 14-servo cycle here). When every reply is there,
+        # hand it each servo's own 12 bytes; it still checks header, length and checksum.
+        size = STATUS_OVERHEAD + STATE_BLOCK_SIZE
+        aligned = len(stream) == n * size
+        for k, servo_id in enumerate(self.ids):
+            data, res = self._sync_read.readRx(stream[k * size:(k + 1) * size] if aligned else stream,
+                                               servo_id, STATE_BLOCK_SIZE)
+            if res != sdk.COMM_SUCCESS and aligned:  # not in its slot: look through the whole reply
+                data, res = self._sync_read.readRx(stream, servo_id, STATE_BLOCK_SIZE)
             if res == sdk.COMM_SUCCESS:
                 out[servo_id] = (data[0], bytes(data[1:]))
             elif _has_header(stream, servo_id):
