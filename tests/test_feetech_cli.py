@@ -135,3 +135,14 @@ def test_mujoco_backend_drives_the_software_sts(feetech_contract):
         assert np.all(np.abs(state.position_rad[head] - home[head]) > 0.05), state.position_rad[head]
         assert state.load is not None and np.all(np.isfinite(state.load))
         assert emu.stats["replies"] > 0
+
+
+def test_bench_bus_family_feetech_runs_the_v2_cycle(tmp_path, capsys):
+    """The benchmark itself (numbers are its output, not asserted): 14 STS3215 at 1 Mbps."""
+    out_file = tmp_path / "bus.json"
+    code, out, err = run(capsys, "bench", "bus", "--family", "feetech", "--cycles", "30", "--json", str(out_file))
+    assert code == 0, err
+    rows = json.loads(out_file.read_text())
+    assert [(r["family"], r["baud"], r["wire_bound_ms"]) for r in rows] == [("feetech", 1_000_000, 2.4)]
+    assert rows[0]["p95_ms"] >= rows[0]["cycle_ms"] > rows[0]["wire_bound_ms"]
+    assert "14 feetech servos (STS3215-C001)" in out
