@@ -46,6 +46,7 @@ from firmware_bridge.errors import (
 from firmware_bridge.latency import check_latency_timer
 from firmware_bridge.protocol import ALERT_BIT, error_name
 from firmware_bridge.spec import BusState, ServoCalibration, ServoSpec
+from firmware_bridge.stale_reads import StaleReads
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +102,7 @@ class DynamixelBus:
         self._fast_ever_worked = False
         self._port: _PortHandler | None = None
         self._ph = None
-        self._last_state: BusState | None = None
-        self._failures = 0
+        self._reads = StaleReads()
         self._wire_free_at = 0.0  # perf_counter time when our last written bytes leave the wire
         self.latency_warning: str | None = None
 
@@ -195,47 +195,30 @@ class DynamixelBus:
     def read_state(self, deadline: float | None = None) -> BusState:
         """Position, velocity and current of every servo.
 
-        A failed read is retried up to ``retries`` times (retries use plain Sync
-        Read, which names the servo that failed), but no retry starts that could
-        still be waiting at ``deadline`` (a ``time.perf_counter()`` value: the
-        control loop's budget for the bus). If all attempts fail, the last
-        good state comes back with ``stale=True`` and ``error`` set, at most
-        ``max_stale_reads`` times in a row; after that, or with no good state
-        yet, the typed error is raised. Never zeros.
+        Retries (plain Sync Read, which names the servo that failed), the loop's
+        ``deadline`` and stale values follow :class:`~firmware_bridge.stale_reads.StaleReads`.
         """
-        t0 = time.perf_counter()
-        last_exc: BusError | None = None
-        for attempt in range(self.retries + 1):
-            fast = self.use_fast_sync_read and attempt == 0
-            if attempt > 0 and deadline is not None and time.perf_counter() + self.read_timeout_s(fast) > deadline:
-                break
-            try:
-                raw = self._read_block(fast)
-            except (BusTimeoutError, CorruptPacketError) as exc:
-                last_exc = exc
-                continue
-            if fast:
-                self._fast_ever_worked = True
-            elif attempt > 0 and self.use_fast_sync_read and not self._fast_ever_worked:
-                # Fast never worked but plain does: firmware older than v46. After 3
-                # such cycles stop trying. (Once fast has worked, a failure is the wire.)
-                self._fast_strikes += 1
-                if self._fast_strikes >= 3:
-                    log.warning("Fast Sync Read keeps failing where Sync Read works; using Sync Read")
-                    self.use_fast_sync_read = False
-            state = self._to_state(raw, time.perf_counter() - t0)
-            self._last_state, self._failures = state, 0
-            alerts = [i for i, (err, _) in raw.items() if err & ALERT_BIT]
-            if alerts:
-                raise ServoHardwareError(self._decode_alerts(alerts), state=state)
-            return state
-        assert last_exc is not None
-        self._failures += 1
-        if self._last_state is not None and self._failures <= self.max_stale_reads:
-            s = self._last_state
-            return BusState(s.position_rad, s.velocity_rad_s, s.current_a, stale=True,
-                            read_time_s=time.perf_counter() - t0, timestamp_s=s.timestamp_s, error=last_exc)
-        raise last_exc
+        return self._reads.read(self.retries, self.max_stale_reads, deadline, self._read_attempt,
+                                lambda k: self.read_timeout_s(self.use_fast_sync_read and k == 0))
+
+    def _read_attempt(self, attempt: int, t0: float) -> BusState:
+        """Attempt ``attempt`` of :meth:`read_state`: Fast Sync Read first, plain Sync Read after."""
+        fast = self.use_fast_sync_read and attempt == 0
+        raw = self._read_block(fast)
+        if fast:
+            self._fast_ever_worked = True
+        elif attempt > 0 and self.use_fast_sync_read and not self._fast_ever_worked:
+            # Fast never worked but plain does: firmware older than v46. After 3
+            # such cycles stop trying. (Once fast has worked, a failure is the wire.)
+            self._fast_strikes += 1
+            if self._fast_strikes >= 3:
+                log.warning("Fast Sync Read keeps failing where Sync Read works; using Sync Read")
+                self.use_fast_sync_read = False
+        state = self._to_state(raw, time.perf_counter() - t0)
+        alerts = [i for i, (err, _) in raw.items() if err & ALERT_BIT]
+        if alerts:
+            raise ServoHardwareError(self._decode_alerts(alerts), state=state)
+        return state
 
     def _read_block(self, fast: bool) -> dict[int, tuple[int, bytes]]:
         """One attempt: id -> (error byte, STATE_BLOCK bytes). Raises typed errors."""

@@ -50,6 +50,7 @@ from firmware_bridge.feetech.control_table import (
 )
 from firmware_bridge.latency import check_latency_timer
 from firmware_bridge.spec import BusState, ServoCalibration, ServoSpec
+from firmware_bridge.stale_reads import StaleReads
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,7 @@ class FeetechBus:
         self._slack_ms = slack_ms
         self._port: _PortHandler | None = None
         self._ph = None
-        self._last_state: BusState | None = None
-        self._failures = 0
+        self._reads = StaleReads()
         self._wire_free_at = 0.0
         self.latency_warning: str | None = None
 
@@ -185,32 +185,18 @@ class FeetechBus:
 
     def read_state(self, deadline: float | None = None) -> BusState:
         """Position, velocity and load of every servo; retries, stale values and the
-        deadline as :meth:`firmware_bridge.DynamixelBus.read_state`. ``current_a`` is NaN
+        deadline as :class:`~firmware_bridge.stale_reads.StaleReads`. ``current_a`` is NaN
         (the cycle reads load, the fraction of stall torque, into ``load``)."""
-        t0 = time.perf_counter()
-        last_exc: BusError | None = None
-        for attempt in range(self.retries + 1):
-            if attempt > 0 and deadline is not None and time.perf_counter() + self.read_timeout_s() > deadline:
-                break
-            try:
-                raw = self._read_block()
-            except (BusTimeoutError, CorruptPacketError) as exc:
-                last_exc = exc
-                continue
-            state = self._to_state(raw, time.perf_counter() - t0)
-            self._last_state, self._failures = state, 0
-            faults = {i: decode_status(err) for i, (err, _) in raw.items() if err}
-            if faults:
-                raise ServoHardwareError(faults, state=state)
-            return state
-        assert last_exc is not None
-        self._failures += 1
-        if self._last_state is not None and self._failures <= self.max_stale_reads:
-            s = self._last_state
-            return BusState(s.position_rad, s.velocity_rad_s, s.current_a, stale=True,
-                            read_time_s=time.perf_counter() - t0, timestamp_s=s.timestamp_s, error=last_exc,
-                            load=s.load)
-        raise last_exc
+        return self._reads.read(self.retries, self.max_stale_reads, deadline, self._read_attempt,
+                                lambda k: self.read_timeout_s())
+
+    def _read_attempt(self, attempt: int, t0: float) -> BusState:
+        raw = self._read_block()
+        state = self._to_state(raw, time.perf_counter() - t0)
+        faults = {i: decode_status(err) for i, (err, _) in raw.items() if err}
+        if faults:  # the error byte *is* the Status register: no second read needed
+            raise ServoHardwareError(faults, state=state)
+        return state
 
     def _read_block(self) -> dict[int, tuple[int, bytes]]:
         """One Sync Read: id -> (status byte, 6 state bytes). Raises typed errors."""
