@@ -14,7 +14,10 @@ What the SDK lacks, built here on top of it (never patched):
 - its Sync Read reports a missing servo and a damaged reply alike
   (``COMM_RX_CORRUPT``): :meth:`_read_block` looks for each servo's header in the
   raw reply to tell them apart (ServoMissingError vs CorruptPacketError);
-- the sign-magnitude registers are decoded in :mod:`.control_table`.
+- the sign-magnitude registers are decoded in :mod:`.control_table`;
+- it takes any status packet with the right ID as the reply, so a late answer to an
+  earlier request can stand in for a read (and crash its ``ping``): reads check the data
+  length and retry (CorruptPacketError), and ping is a checked read of Model Number.
 """
 
 from __future__ import annotations
@@ -300,8 +303,12 @@ class FeetechBus:
                        "clear when the fault does. Power-cycle the servo to reload its EEPROM")
 
     def ping(self, servo_id: int) -> int:
-        """Model number of ``servo_id``; ServoMissingError if it does not answer."""
-        return self._txrx(servo_id, lambda: self._ph.ping(servo_id), check_alert=False)
+        """Model number of ``servo_id``; ServoMissingError if it does not answer.
+
+        A read of Model Number rather than the SDK's ``ping`` (PING + the same read): the SDK
+        indexes the read's data without checking its length, and a late status packet of an
+        earlier request (same ID, no data) crashes it with an IndexError."""
+        return int.from_bytes(self.read_raw(servo_id, Reg.MODEL_NUMBER.address, 2), "little")
 
     def ping_all(self) -> dict[int, int]:
         found, missing = {}, []
@@ -333,6 +340,10 @@ class FeetechBus:
     def read_raw(self, servo_id: int, address: int, length: int, check_alert: bool = False) -> bytes:
         def call():
             data, result, error = self._ph.readTxRx(servo_id, address, length)
+            if result == sdk.COMM_SUCCESS and len(data) != length:
+                # The SDK takes any status packet with the right ID as the reply: a late answer
+                # to an earlier request (a retried write, say) carries the wrong data length.
+                result = sdk.COMM_RX_CORRUPT
             return bytes(data), result, error
 
         return self._txrx(servo_id, call, check_alert)
