@@ -16,6 +16,7 @@ from firmware_bridge.bus import DynamixelBus, _one_line, _PortHandler
 from firmware_bridge.control_table import (
     MODEL_BY_NUMBER,
     STANDARD_BAUDS,
+    Area,
     OperatingMode,
     Reg,
     baud_code,
@@ -23,7 +24,7 @@ from firmware_bridge.control_table import (
     velocity_to_rad_s,
     voltage_to_v,
 )
-from firmware_bridge.errors import BusError, PortOpenError, ServoMissingError
+from firmware_bridge.errors import BusError, PortOpenError, ServoMissingError, ServoStatusError
 from firmware_bridge.spec import ServoCalibration, ServoSpec
 
 
@@ -119,11 +120,16 @@ def setup_servo(port: str, current_id: int, current_baud: int, plan: SetupPlan,
         bus.ping_all()
         if torque_off:
             bus.write_register(current_id, Reg.TORQUE_ENABLE, 0, check_alert=False)  # EEPROM unlocks
-        elif bus.read_register(current_id, Reg.TORQUE_ENABLE, check_alert=False):
-            raise BusError(f"servo {current_id} has torque on, and its firmware refuses EEPROM writes "
-                           "until it is off. Support the joint, then rerun with --torque-off")
         for reg, value in plan.eeprom() + plan.ram():
-            bus.write_register(current_id, reg, value, check_alert=False)
+            try:
+                bus.write_register(current_id, reg, value, check_alert=False)
+            except ServoStatusError as exc:
+                # The firmware's own refusal: an Access error on a writable EEPROM register
+                # means torque is on, and then no EEPROM write of this plan can have landed.
+                if reg.area is Area.EEPROM and exc.error_name == "access":
+                    raise BusError(f"servo {current_id} has torque on, and its firmware refuses EEPROM writes "
+                                   "until it is off. Support the joint, then rerun with --torque-off") from None
+                raise
         # ID, then baud last: after it, this connection can no longer reach the servo.
         if plan.spec.servo_id != current_id:
             bus.write_register(current_id, Reg.ID, plan.spec.servo_id, check_alert=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 
 import pytest
 
@@ -61,6 +62,7 @@ def test_setup_one_servo_verified_and_refused_with_torque_on(capsys):
                            "--p-gain", "32", "--d-gain", "0")
         assert code == 2 and "torque on" in err and "--torque-off" in err and "Traceback" not in err
         assert emu.servo(1).servo_id == 1  # nothing written
+        time.sleep(0.2)  # a reply that came late on the loaded machine lands before the next connection
         code, out, err = run(capsys, "servo", "setup", "--port", emu.path, "--id", "21", "--model", "STS3215-C001",
                              "--p-gain", "32", "--d-gain", "0", "--torque-off")
         assert code == 0, err
@@ -107,8 +109,6 @@ def test_calibrate_writes_offsets_to_eeprom_and_moves_nothing(feetech_contract, 
 def test_mujoco_backend_drives_the_software_sts(feetech_contract):
     """The sim's MuJoCo servo backend plugs into the Feetech software servo unchanged; the
     real SDK (through FeetechBus) reads the joints move under torque."""
-    import time
-
     import numpy as np
 
     from duck.sim.servo_backend import MujocoServoBackend
