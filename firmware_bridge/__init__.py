@@ -10,6 +10,7 @@ policies or the robot (it never imports :mod:`duck`).
 - :mod:`.provision`: scan / setup / monitor helpers (not the hot path)
 - :mod:`.feetech`: the Feetech STS family: control table, protocol, :class:`FeetechBus`, provisioning
 - :mod:`.emulator`: the software servos (both families) on a pty
+- :mod:`.servo_model`: the servo model, firmware registers -> joint torque, parameter sets per model
 
 A bare ``import firmware_bridge`` loads neither vendor SDK; opening a bus does.
 """

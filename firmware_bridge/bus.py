@@ -32,6 +32,7 @@ from firmware_bridge.control_table import (
     model_info,
     to_signed,
     to_unsigned,
+    voltage_to_v,
 )
 from firmware_bridge.deadline_port import DeadlinePort
 from firmware_bridge.errors import (
@@ -306,6 +307,17 @@ class DynamixelBus:
 
     def write_p_gain(self, servo_id: int, gain: int) -> None:
         self.write_register(servo_id, Reg.POSITION_P_GAIN, int(gain))
+
+    def write_pid(self, servo_id: int, p: int, i: int, d: int) -> None:
+        for reg, value in ((Reg.POSITION_P_GAIN, p), (Reg.POSITION_I_GAIN, i), (Reg.POSITION_D_GAIN, d)):
+            self.write_register(servo_id, reg, int(value))
+
+    def read_pid(self, servo_id: int) -> tuple[int, int, int]:
+        return tuple(self.read_register(servo_id, r)  # type: ignore[return-value]
+                     for r in (Reg.POSITION_P_GAIN, Reg.POSITION_I_GAIN, Reg.POSITION_D_GAIN))
+
+    def read_supply_v(self, servo_id: int) -> float:
+        return voltage_to_v(self.read_register(servo_id, Reg.PRESENT_INPUT_VOLTAGE))
 
     def torque_off(self, servo_id: int) -> bool:
         """Torque off one servo, ignoring its alert bit; True once read back as off."""

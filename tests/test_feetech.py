@@ -366,5 +366,5 @@ def test_the_shared_servo_model_drives_the_software_sts():
         assert s.position_rad[1] < s.position_rad[0] - 0.02  # P 4 leaves a friction-sized error
         emu.power_cycle()
         assert emu.servo(11).raw(Reg.P_COEFFICIENT) == 32
-    with pytest.raises(ValueError, match="no parameter set"):
+    with pytest.raises(ValueError, match="no servo model"):
         servo_model_backend([ServoSpec(12, "STS3215-C046")])

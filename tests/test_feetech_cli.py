@@ -111,11 +111,16 @@ def test_mujoco_backend_drives_the_software_sts(feetech_contract):
     real SDK (through FeetechBus) reads the joints move under torque."""
     import numpy as np
 
+    from duck.servo_profile import RobotServoProfile
     from duck.sim.servo_backend import MujocoServoBackend
     from firmware_bridge import make_bus
+    from firmware_bridge.servo_model import FirmwareGains
 
     specs = [ServoSpec(j.servo_id, j.servo_model) for j in feetech_contract.joints]
-    backend = MujocoServoBackend(contract=feetech_contract)
+    # Upstream v2's firmware settings (FACTS.md): P 32, I 0, D 0 on a 2S pack.
+    v2 = RobotServoProfile(name="v2-test", gains={"STS3215-C001": FirmwareGains(p=32, i=0, d=0)},
+                           supply_range_v=(7.0, 8.4), nominal_supply_v=7.4)
+    backend = MujocoServoBackend(contract=feetech_contract, profile=v2)
     # Generous slack: the physics thread shares the interpreter with the servo thread here
     # (the runtime's --sim runs them in their own process); timing is not what this tests.
     with FeetechSoftwareServo(specs, backend, baud=BAUD) as emu, \

@@ -50,9 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="baud the servo(s) use now (default: the family's factory baud, 57600 / 1000000)")
     q.add_argument("--baud", type=int, default=DEFAULT_BAUD, help="target baud")
     q.add_argument("--calibration", help="calibration JSON, to put the position limits in calibrated ticks")
-    q.add_argument("--p-gain", type=int)
-    q.add_argument("--i-gain", type=int)
-    q.add_argument("--d-gain", type=int)
+    q.add_argument("--p-gain", type=int, help="Position P Gain (default: the servo profile's, what `duck run` writes)")
+    q.add_argument("--i-gain", type=int, help="Position I Gain (default: the servo profile's)")
+    q.add_argument("--d-gain", type=int, help="Position D Gain (default: the servo profile's)")
     q.add_argument("--torque-off", action="store_true",
                    help="turn torque off first (the joint goes limp: support it); without it, setup refuses "
                         "a servo whose torque is on")
@@ -91,6 +91,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--return-delay", type=int, default=0, help="Return Delay Time register (2 us units)")
     q.add_argument("--fault", action="append", default=[], metavar="KIND:ID[:ARG]",
                    help="inject a fault: drop:ID[:P], crc:ID[:P], missing:ID, stuck:ID, hwerror:ID[:bit+bit]")
+    q.add_argument("--supply-v", type=float, metavar="VOLTS",
+                   help="mujoco backend: the emulated supply voltage (default: the servo profile's nominal)")
+    q.add_argument("--servo-profile", action="append", default=[], metavar="JSON",
+                   help="mujoco backend: servo parameters (a servo profile JSON; repeatable, one per servo model)")
     q.set_defaults(func=_emulate)
 
 
@@ -168,6 +172,7 @@ def _scan(args) -> int:
 
 def _setup(args) -> int:
     from duck.contract import CONTRACT
+    from duck.servo_profile import SERVO_PROFILE
     from firmware_bridge import ServoSpec
     from firmware_bridge.families import family, family_of
 
@@ -190,8 +195,25 @@ def _setup(args) -> int:
     for name, spec, j in targets:
         fam = family(family_of(spec.model))
         prov = _provision(fam)
-        lo, hi = prov.limits_to_ticks(j.lower_rad, j.upper_rad, cal[j.servo_id]) if j else (0, 4095)
-        plan = prov.SetupPlan(spec, args.baud, lo, hi, args.p_gain, args.i_gain, args.d_gain)
+        if j is not None:
+            # The contract's range, through this joint's calibration (zero and direction), becomes
+            # the servo's Min/Max Position Limit: the servo itself then refuses a goal outside it.
+            # In position mode the servo turns within 0..4095 ticks, so a calibrated range that
+            # crosses the wrap cannot be enforced: refuse rather than clamp it.
+            ends = [int(cal[j.servo_id].rad_to_ticks(x)) for x in (j.lower_rad, j.upper_rad)]
+            if min(ends) < 0 or max(ends) > 4095:
+                raise UserError(f"{j.name}: its range {j.lower_rad:+.3f}..{j.upper_rad:+.3f} rad is ticks "
+                                f"{min(ends)}..{max(ends)} with this calibration, outside the servo's 0..4095; "
+                                "re-seat the horn nearer the servo's centre and calibrate again")
+            lo, hi = prov.limits_to_ticks(j.lower_rad, j.upper_rad, cal[j.servo_id])
+        else:
+            lo, hi = 0, 4095
+        # The gains the policy is trained for (the servo profile), unless given.
+        gains = SERVO_PROFILE.gains.get(spec.model)
+        p_gain, i_gain, d_gain = (
+            (g if g is not None else (getattr(gains, name) if gains is not None else None))
+            for g, name in ((args.p_gain, "p"), (args.i_gain, "i"), (args.d_gain, "d")))
+        plan = prov.SetupPlan(spec, args.baud, lo, hi, p_gain, i_gain, d_gain)
         current_id = args.current_id if (args.joint or args.id is not None) else spec.servo_id
         current_baud = args.current_baud or fam.factory_baud
         with _bus_errors():
@@ -205,7 +227,7 @@ def _calibrate(args) -> int:
     import numpy as np
 
     from duck.calibration import Calibration, JointCalibration, save_calibration
-    from duck.contract import CONTRACT
+    from duck.contract import CONTRACT, sign_table
 
     fam = _contract_family()
     prov = _provision(fam)
@@ -223,6 +245,8 @@ def _calibrate(args) -> int:
             bus.set_torque(False)
             print("Torque is off. Put the robot in the zero pose: legs straight down, feet flat and "
                   "parallel, head level and facing forward (all contract joints at 0 rad).", file=sys.stderr)
+            print("Positive angles turn these ways (a servo that turns the other way gets direction -1 "
+                  "in the calibration file):\n" + sign_table(), file=sys.stderr)
             _confirm(args, "Press Enter when it is there (Ctrl-C to abort)...")
             state = bus.read_state()
             ticks = {j.name: int(round(2048 + p / (2 * np.pi / 4096)))
@@ -305,10 +329,14 @@ def _emulate(args) -> int:
         faults = [Fault.parse(f) for f in args.fault]
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if args.backend != "mujoco" and (args.supply_v is not None or args.servo_profile):
+        raise UserError("--supply-v and --servo-profile configure the servo model: they need --backend mujoco")
+    if args.supply_v is not None and not 0.0 < args.supply_v <= 30.0:
+        raise UserError(f"--supply-v must be in (0, 30] V, got {args.supply_v}")
     if args.backend == "mujoco":
-        from duck.sim.servo_backend import MujocoServoBackend
+        from duck.sim.servo_backend import MujocoServoBackend, load_servo_overrides
 
-        backend = MujocoServoBackend()
+        backend = MujocoServoBackend(supply_v=args.supply_v, overrides=load_servo_overrides(args.servo_profile))
     else:
         backend = IdealBackend()
     emu = make_software_servo(_specs(), backend, baud=args.baud, return_delay=args.return_delay)

@@ -115,19 +115,10 @@ class ServoModelBackend(ServoBackend):
 
 
 def servo_model_backend(servos: Sequence, **kw) -> ServoModelBackend:
-    """For ``servos`` (objects with ``servo_id`` and ``model``): each model's parameter set. A
-    Feetech variant names its set (``Variant.servo_model``: C001 -> ``STS3215-7.4V``)."""
-    from firmware_bridge.feetech.control_table import MODEL_FAMILY, variant
-
-    def name(model: str) -> str:
-        if model in MODEL_FAMILY:
-            v = variant(model)
-            if v.servo_model is None:
-                raise ValueError(f"the servo model has no parameter set for {model} (gear 1:{v.gear_ratio})")
-            return v.servo_model
-        return model
-
-    return ServoModelBackend({s.servo_id: name(s.model) for s in servos}, **kw)
+    """For ``servos`` (objects with ``servo_id`` and ``model``): each model's parameter set from the
+    servo model's catalog, which knows the bus's model names (``STS3215-C001`` is its
+    ``STS3215-7.4V`` set); ValueError for a model it has no set for (the C044/C046 gearboxes)."""
+    return ServoModelBackend({s.servo_id: s.model for s in servos}, **kw)
 
 
 __all__ = ["FirmwareGains", "ServoModelBackend", "servo_model_backend"]

@@ -47,6 +47,7 @@ from firmware_bridge.feetech.control_table import (
     STATE_BLOCK_SIZE,
     STATE_BLOCK_START,
     TICKS_PER_REV,
+    VOLT_PER_UNIT,
     Reg,
     decode_status,
     model_number,
@@ -281,6 +282,18 @@ class FeetechBus:
         """P Coefficient lives in EEPROM, but with Lock at its power-up 1 the write changes
         the running value without saving it: right for the runtime's soft start."""
         self.write_register(servo_id, Reg.P_COEFFICIENT, max(0, min(254, int(gain))))
+
+    def write_pid(self, servo_id: int, p: int, i: int, d: int) -> None:
+        """P/I/D Coefficients (EEPROM, Lock 1: live, not saved; setup saves them)."""
+        for reg, value in ((Reg.P_COEFFICIENT, p), (Reg.I_COEFFICIENT, i), (Reg.D_COEFFICIENT, d)):
+            self.write_register(servo_id, reg, int(value))
+
+    def read_pid(self, servo_id: int) -> tuple[int, int, int]:
+        return tuple(self.read_register(servo_id, r)  # type: ignore[return-value]
+                     for r in (Reg.P_COEFFICIENT, Reg.I_COEFFICIENT, Reg.D_COEFFICIENT))
+
+    def read_supply_v(self, servo_id: int) -> float:
+        return self.read_register(servo_id, Reg.PRESENT_VOLTAGE) * VOLT_PER_UNIT
 
     def set_position_p_gain(self, gain: int) -> None:
         for i in self.ids:

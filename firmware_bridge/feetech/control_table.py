@@ -203,9 +203,6 @@ class Variant:
     # 7.4 V servo must not alarm on upstream's 8.4 V pack yet alarms at 12 V.
     max_voltage_raw: int = 90
     min_voltage_raw: int = 40
-    # The parameter set of the shared servo model (firmware_bridge.servo_model) for this
-    # variant; None where no identified set exists (other gear ratios).
-    servo_model: str | None = None
 
     @property
     def voltage_class(self) -> str:
@@ -216,18 +213,20 @@ _KGCM = 9.80665e-2  # N*m per kg*cm
 _FEETECH = "Feetech sales listing (SO-ARM100 parallel-gripper issue #5, 2026-03)"
 VARIANTS: dict[str, Variant] = {
     v.name: v for v in (
-        Variant("STS3215-C001", 777, 7.4, 345, 19.5 * _KGCM, _FEETECH + "; FACTS.md: upstream v2's servo",
-                servo_model="STS3215-7.4V"),
+        Variant("STS3215-C001", 777, 7.4, 345, 19.5 * _KGCM, _FEETECH + "; FACTS.md: upstream v2's servo"),
         Variant("STS3215-C044", 777, 7.4, 191, 22.0 * _KGCM, _FEETECH),
         Variant("STS3215-C046", 777, 7.4, 147, 14.0 * _KGCM, _FEETECH + "; the fast 'HS' choice"),
-        Variant("STS3215-C018", 777, 12.0, 345, 30.0 * _KGCM, _FEETECH, max_voltage_raw=140, min_voltage_raw=60,
-                servo_model="STS3215-12V"),
+        Variant("STS3215-C018", 777, 12.0, 345, 30.0 * _KGCM, _FEETECH, max_voltage_raw=140, min_voltage_raw=60),
         Variant("STS3250", 2825, 12.0, None, 50.0 * _KGCM, "LeRobot MODEL_NUMBER_TABLE; Feetech listing (50 kg*cm)",
                 max_voltage_raw=140, min_voltage_raw=60),
     )
 }
-#: Model names a contract may use: a variant, or "STS3215" when the variant does not matter.
-MODEL_FAMILY = {"STS3215": 777, **{name: v.model_number for name, v in VARIANTS.items()}}
+#: The servo model's names for the 1:345 parameter sets (firmware_bridge.servo_model, BAM's
+#: identification) name the variant they were identified on.
+_ALIASES = {"STS3215": "STS3215-C001", "STS3215-7.4V": "STS3215-C001", "STS3215-12V": "STS3215-C018"}
+#: Model names a contract may use: a variant, or one of :data:`_ALIASES`.
+MODEL_FAMILY = {**{a: VARIANTS[v].model_number for a, v in _ALIASES.items()},
+                **{name: v.model_number for name, v in VARIANTS.items()}}
 MODEL_NAMES = {777: "STS3215", 2825: "STS3250"}
 
 
@@ -239,8 +238,9 @@ def model_number(model: str) -> int:
 
 
 def variant(model: str) -> Variant:
-    """The variant a model name stands for (plain "STS3215" means the C001 upstream uses)."""
-    return VARIANTS["STS3215-C001" if model == "STS3215" else model]
+    """The variant a model name stands for ("STS3215" and "STS3215-7.4V" mean the C001 upstream
+    uses; "STS3215-12V" the C018)."""
+    return VARIANTS[_ALIASES.get(model, model)]
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from firmware_bridge.feetech.control_table import (
     decode_status,
     identify,
     model_number,
+    variant,
 )
 from firmware_bridge.spec import ServoCalibration, ServoSpec
 
@@ -64,8 +65,8 @@ class Found:
 
     def matches(self, model: str) -> bool:
         """Whether this servo can be the contract's ``model`` (same model number and voltage class)."""
-        return model in {"STS3215", *(v.name for v in self.identity.candidates)} and \
-            model_number(model) == self.identity.model_number
+        return model_number(model) == self.identity.model_number and \
+            variant(model).name in {v.name for v in self.identity.candidates}
 
 
 def scan(port: str, bauds: Iterable[int] = STANDARD_BAUDS, ids: Iterable[int] = SCAN_IDS) -> list[Found]:
