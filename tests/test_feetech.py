@@ -320,6 +320,15 @@ def test_faults_end_in_what_the_safety_monitor_expects(emu):
     io = RobotIO(bus, imu=None)
     try:
         assert io.read_joints().ok
+        # The runtime's other bus calls, family-neutral: supply check, soft start, gains, release.
+        assert set(io.check_supply((7.0, 8.4)).values()) == {7.4}
+        from firmware_bridge.servo_model import FirmwareGains
+
+        assert io.write_gains({i: FirmwareGains(p=32, i=0, d=0) for i in IDS}) is None
+        assert {emu.servo(i).raw(Reg.D_COEFFICIENT) for i in IDS} == {0}
+        io.torque_on({i: 2 for i in IDS})  # upstream's soft start: P 2
+        assert {emu.servo(i).raw(Reg.P_COEFFICIENT) for i in IDS} == {2}
+        assert all(emu.servo(i).torque_on for i in IDS)
         for fault, expect in [(Fault(FaultKind.DROP, 10), "ServoMissingError"),
                               (Fault(FaultKind.CRC, 11), "CorruptPacketError"),
                               (Fault(FaultKind.MISSING, 12), "ServoMissingError")]:
@@ -353,9 +362,10 @@ def test_the_shared_servo_model_drives_the_software_sts():
     from firmware_bridge.emulator.servo_model_backend import servo_model_backend
 
     servos = [ServoSpec(10, "STS3215-C001"), ServoSpec(11, "STS3215-C001")]
-    backend = servo_model_backend(servos, load_inertia_kgm2=2e-4)
+    backend = servo_model_backend(servos, load_inertia_kgm2=2e-4, supply_v=8.2)
     with FeetechSoftwareServo(servos, backend, baud=BAUD) as emu, \
             make_bus(emu.path, BAUD, servos, slack_ms=SLACK_MS) as bus:
+        assert bus.read_supply_v(10) == pytest.approx(8.2)  # the runtime's supply check reads this
         bus.write_p_gain(11, 4)  # soft start value on one servo, live (Lock 1: not saved)
         assert backend.bank.p.tolist() == [32, 4]
         with bus.torque_enabled():

@@ -38,7 +38,7 @@ from firmware_bridge.feetech.control_table import (
 )
 
 FIRMWARE_VERSION = (3, 10)  # what LeRobot requires (LeRobot #1010: 3.9 fails, 3.10 works)
-PRESENT_VOLTAGE = 74  # 7.4 V
+PRESENT_VOLTAGE = 74  # 7.4 V, a 2S pack (a backend with a ``supply_v`` attribute overrides it)
 PRESENT_TEMPERATURE = 35
 #: Stall current the emulator maps Present Load against (assumed, emulator only).
 STALL_CURRENT_A = 2.7
@@ -143,7 +143,8 @@ class EmulatedSTS:
         self._set(Reg.PRESENT_SPEED, to_sign_magnitude(speed, 15))
         self._set(Reg.PRESENT_LOAD, to_sign_magnitude(load, 10))
         self._set(Reg.PRESENT_CURRENT, min(32767, round(abs(cur) / AMP_PER_CURRENT_UNIT)))
-        self._set(Reg.PRESENT_VOLTAGE, PRESENT_VOLTAGE)
+        supply = getattr(self.backend, "supply_v", None)  # the servo model's emulated battery
+        self._set(Reg.PRESENT_VOLTAGE, PRESENT_VOLTAGE if supply is None else int(round(supply * 10)))
         self._set(Reg.PRESENT_TEMPERATURE, PRESENT_TEMPERATURE)
         self._set(Reg.STATUS, self.status_bits)
         self._set(Reg.MOVING, int(abs(vel) > 0.02))
