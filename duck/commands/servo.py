@@ -20,6 +20,8 @@ from duck.errors import UserError
 
 DEFAULT_BAUD = 1_000_000
 FAMILY_CHOICES = ("dynamixel", "feetech")
+SETUP_SLACK_MS = 5.0
+SETUP_RETRIES = 5
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -140,7 +142,11 @@ def _provision(family):
 def _open_bus(args, calibration=None):
     from firmware_bridge import make_bus
 
-    bus = make_bus(args.port, args.baud, _specs(), calibration=calibration)
+    # Setup-time tools wait longer for a reply, and retry more, than the control loop does (5 ms
+    # slack, not 0.5; 5 retries, not 2): a missed reply here is a wrong answer to the user, a
+    # late one costs nothing.
+    bus = make_bus(args.port, args.baud, _specs(), calibration=calibration, slack_ms=SETUP_SLACK_MS,
+                   retries=SETUP_RETRIES)
     bus.open()
     if bus.latency_warning:
         print(f"warning: {bus.latency_warning}", file=sys.stderr)

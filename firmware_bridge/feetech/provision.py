@@ -42,7 +42,10 @@ from firmware_bridge.spec import ServoCalibration, ServoSpec
 SCAN_IDS = range(0, 254)
 #: Setup-time deadline slack: finding and verifying every servo matters more here than
 #: speed (a USB adapter on a busy Pi can be a few ms late); the hot path keeps 0.5 ms.
-PROVISION_SLACK_MS = 3.0
+#: A scan tries 254 IDs per baud, so it waits less per ID than setup does.
+SCAN_SLACK_MS = 3.0
+SCAN_ATTEMPTS = 2  # a reply lost to noise (or a busy host) must not hide a servo
+PROVISION_SLACK_MS = 10.0
 
 
 @dataclass(frozen=True)
@@ -74,12 +77,13 @@ def scan(port: str, bauds: Iterable[int] = STANDARD_BAUDS, ids: Iterable[int] = 
 
     The SDK has no broadcast ping (and on a real bus every servo would answer at
     once), so each ID is read in turn; a missing ID costs ~5 ms at 1 Mbps (1 ms
-    latency timer x 2 + :data:`PROVISION_SLACK_MS`), ~1.3 s per baud for all 254.
+    latency timer x 2 + :data:`SCAN_SLACK_MS`, tried :data:`SCAN_ATTEMPTS` times), ~2.6 s
+    per baud for all 254.
     """
     found: list[Found] = []
     ids = list(ids)
     for baud in bauds:
-        handler = _PortHandler(port, latency_ms=1.0, slack_ms=PROVISION_SLACK_MS)
+        handler = _PortHandler(port, latency_ms=1.0, slack_ms=SCAN_SLACK_MS)
         try:
             handler.baudrate = int(baud)
             if not handler.openPort():
@@ -91,15 +95,24 @@ def scan(port: str, bauds: Iterable[int] = STANDARD_BAUDS, ids: Iterable[int] = 
         try:
             ph = sdk.protocol_packet_handler(handler, 0)
             for servo_id in ids:
-                head, result, _ = ph.readTxRx(servo_id, Reg.FIRMWARE_MAJOR.address, 5)
-                if result != sdk.COMM_SUCCESS:
+                head = _read(ph, servo_id, Reg.FIRMWARE_MAJOR.address, 5)
+                if head is None:
                     continue
-                volts, result, _ = ph.read1ByteTxRx(servo_id, Reg.MAX_VOLTAGE.address)
+                volts = _read(ph, servo_id, Reg.MAX_VOLTAGE.address, 1)
                 found.append(Found(int(baud), servo_id, identify(
-                    head[3] | head[4] << 8, (head[0], head[1]), volts if result == sdk.COMM_SUCCESS else None)))
+                    head[3] | head[4] << 8, (head[0], head[1]), volts[0] if volts else None)))
         finally:
             handler.closePort()
     return found
+
+
+def _read(ph, servo_id: int, address: int, length: int) -> bytes | None:
+    """``length`` bytes, or None if the servo did not answer in :data:`SCAN_ATTEMPTS` tries."""
+    for _ in range(SCAN_ATTEMPTS):
+        data, result, _ = ph.readTxRx(servo_id, address, length)
+        if result == sdk.COMM_SUCCESS and len(data) == length:
+            return bytes(data)
+    return None
 
 
 @dataclass(frozen=True)
