@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import dynamixel_sdk as sdk
 import numpy as np
@@ -64,7 +65,7 @@ def test_calibrate_writes_offsets_that_round_trip(emu, tmp_path, capsys, monkeyp
     for sid, rad in offsets.items():
         emu.backend.set_position(sid, rad)  # the robot, by hand, in the zero pose
     out_file = tmp_path / "cal.json"
-    monkeypatch.setattr(sys, "stdin", io.StringIO("\n"))  # the user presses Enter
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n\n"))  # Enter: robot supported; Enter: in the zero pose
     code, out, err = run(capsys, "servo", "calibrate", "--port", emu.path, "--out", str(out_file))
     assert code == 0, err
     assert "Press Enter" in err and "wrote" in out
@@ -78,7 +79,7 @@ def test_calibrate_writes_offsets_that_round_trip(emu, tmp_path, capsys, monkeyp
     assert len(rows) == 13
     for row in rows:
         name, _sid, pos, _vel, _cur, volts, temp, torque, errors = row.split()
-        assert abs(float(pos)) < 0.002 and volts == "7.4" and temp == "35" and torque == "off" and errors == "-"
+        assert abs(float(pos)) < 0.002 and volts == "5.0" and temp == "35" and torque == "off" and errors == "-"
 
 
 def test_calibrate_scripted_with_yes(emu, tmp_path, capsys):
@@ -215,3 +216,33 @@ def test_emulate_prints_pty_path_first_and_stops_on_sigint(tmp_path):
 def test_emulate_rejects_bad_fault(capsys):
     code, _, err = run(capsys, "servo", "emulate", "--fault", "explode:10")
     assert code == 2 and "unknown fault" in err
+
+
+def test_setup_refused_while_torque_on_as_the_firmware_refuses(capsys):
+    """The X330 firmware refuses EEPROM writes with torque on; setup says so in one line and
+    writes nothing, and --torque-off is the user's explicit way through."""
+    with SoftwareServo([ServoSpec(1, "XC330-M288-T")], IdealBackend(), baud=57_600, return_delay=250) as emu:
+        emu.servo(1).write(Reg.TORQUE_ENABLE.address, b"\x01")
+        code, _, err = run(capsys, "servo", "setup", "--port", emu.path, "--joint", "right_knee",
+                           "--current-baud", "57600", "--baud", "57600")
+        assert code == 2 and "torque on" in err and "--torque-off" in err
+        assert emu.servo(1).get(Reg.RETURN_DELAY_TIME) == 250  # nothing written
+        time.sleep(0.2)  # a reply that came late on the loaded machine lands before the next connection
+        code, out, err = run(capsys, "servo", "setup", "--port", emu.path, "--joint", "right_knee",
+                             "--current-baud", "57600", "--baud", "57600", "--torque-off")
+        assert code == 0, err
+        assert emu.servo(13).get(Reg.RETURN_DELAY_TIME) == 0
+
+
+def test_setup_writes_the_servo_profiles_gains_by_default(capsys):
+    from duck.servo_profile import SERVO_PROFILE
+
+    factory = [ServoSpec(1, "XL330-M288-T")]
+    with SoftwareServo(factory, IdealBackend(), baud=57_600, return_delay=250) as emu:
+        code, _, err = run(capsys, "servo", "setup", "--port", emu.path, "--joint", "head_yaw",
+                           "--current-id", "1", "--current-baud", "57600", "--baud", str(BAUD))
+        assert code == 0, err
+        s, gains = emu.servo(32), SERVO_PROFILE.gains_for("XL330-M288-T")
+        assert (s.get(Reg.POSITION_P_GAIN), s.get(Reg.POSITION_I_GAIN), s.get(Reg.POSITION_D_GAIN)) == \
+            (gains.p, gains.i, gains.d)
+        assert gains.p != 400  # not the factory value: setup did write it
