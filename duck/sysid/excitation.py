@@ -104,10 +104,11 @@ def default_program(rate_hz: float = 200.0, scale: float = 1.0, amplitude_deg: f
     b.segment("steps", start)
 
     start = b.n
-    period = 2.5 * s + 1.0
-    amp = math.radians(15)
-    b.wave(lambda t: amp * (2.0 / math.pi) * np.arcsin(np.sin(2 * math.pi * t / period)), period)
-    b.hold(0.0, 0.3)
+    for amp_deg, period in ((15.0, 2.5 * s + 1.0), (5.0, 1.5 * s + 1.0)):
+        amp = math.radians(amp_deg)
+        b.wave(lambda t, amp=amp, period=period: amp * (2.0 / math.pi) * np.arcsin(np.sin(2 * math.pi * t / period)),
+               period)
+        b.hold(0.0, 0.3)
     b.segment("reversal", start)
 
     start = b.n
