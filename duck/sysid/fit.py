@@ -24,7 +24,7 @@ from scipy.optimize import differential_evolution, least_squares
 
 from firmware_bridge.servo_model import FirmwareGains
 
-from .recording import SysidLog
+from .recording import SysidLog, replay_times
 from .replay import Candidate, RigSim
 
 
@@ -110,6 +110,7 @@ class Problem:
     def __init__(self, logs: Sequence[SysidLog], start: Candidate, free: Sequence[str] = ()) -> None:
         self.logs, self.start, self.free = list(logs), start, [FREE[n] for n in free]
         self.gains = [log_gains(log) for log in self.logs]
+        self.times = [replay_times(log) for log in self.logs]
         self.weights = [segment_weights(log) / np.sqrt(len(self.logs)) for log in self.logs]
         self._sims: dict[tuple[int, int], RigSim] = {}
         self.evaluations = 0
@@ -131,8 +132,9 @@ class Problem:
         out = []
         for i, log in enumerate(self.logs):
             q0 = float(log["position_rad"][log["ok"]][0])
-            out.append(self._sim(i, len(candidates)).replay(candidates, self.gains[i], log["t_goal_s"],
-                                                              log["goal_rad"], log["t_s"], q0))
+            t_goal, t_sample = self.times[i]
+            out.append(self._sim(i, len(candidates)).replay(candidates, self.gains[i], t_goal, log["goal_rad"],
+                                                              t_sample, q0))
         return out
 
     def residuals(self, candidates: list[Candidate]) -> list[np.ndarray]:

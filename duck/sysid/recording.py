@@ -2,9 +2,12 @@
 
 Runs on the robot: numpy and firmware_bridge only. Each cycle writes Goal
 Position through :class:`~firmware_bridge.bus.DynamixelBus` (a Sync Write, as
-the runtime does) and reads Present PWM .. Present Input Voltage in one Read
+the runtime does) and reads Realtime Tick .. Present Input Voltage in one Read
 instruction, so every row has goal, position, velocity, current, PWM and
-supply voltage of the same instant. The log is an ``.npz`` written atomically.
+supply voltage of the same instant, stamped by the servo's own millisecond
+clock: the replay times goals and samples by that clock, so USB and OS
+jitter on the host (or a software servo falling behind real time) do not
+blur the record. The log is an ``.npz`` written atomically.
 """
 
 from __future__ import annotations
@@ -35,16 +38,18 @@ from .excitation import Program
 from .load import TestArm
 
 FORMAT = "duck-sysid-log/1"
-#: Present PWM (124) .. Present Input Voltage (144..145): one contiguous read.
-BLOCK_START = Reg.PRESENT_PWM
-BLOCK_SIZE = Reg.PRESENT_INPUT_VOLTAGE.address + Reg.PRESENT_INPUT_VOLTAGE.size - Reg.PRESENT_PWM.address
+#: Realtime Tick (120) .. Present Input Voltage (144..145): one contiguous read.
+BLOCK_START = Reg.REALTIME_TICK
+BLOCK_SIZE = Reg.PRESENT_INPUT_VOLTAGE.address + Reg.PRESENT_INPUT_VOLTAGE.size - BLOCK_START.address
+TICK_WRAP_MS = 32768  # Realtime Tick: 0..32767 ms
 PWM_FULL_SCALE = 885  # Present PWM / PWM Limit unit: 0.113 % (e-manual)
 #: Firmware settings recorded with the log: the fit needs the gains the servo ran.
 SETTINGS = (Reg.POSITION_P_GAIN, Reg.POSITION_I_GAIN, Reg.POSITION_D_GAIN, Reg.FEEDFORWARD_1ST_GAIN,
             Reg.FEEDFORWARD_2ND_GAIN, Reg.PWM_LIMIT, Reg.PWM_SLOPE, Reg.CURRENT_LIMIT, Reg.DRIVE_MODE,
             Reg.OPERATING_MODE, Reg.PROFILE_VELOCITY, Reg.PROFILE_ACCELERATION)
 MAX_FAILED_FRACTION = 0.05
-COLUMNS = ("t_s", "t_goal_s", "goal_rad", "position_rad", "velocity_rad_s", "current_a", "pwm", "voltage_v", "ok")
+COLUMNS = ("t_s", "t_goal_s", "servo_tick_ms", "goal_rad", "position_rad", "velocity_rad_s", "current_a", "pwm",
+           "voltage_v", "ok")
 
 
 @dataclass
@@ -119,9 +124,9 @@ def _decode(block: bytes, amp_per_unit: float) -> tuple[float, ...]:
         off = reg.address - BLOCK_START.address
         return int.from_bytes(bytes(b[off:off + reg.size]), "little", signed=reg.signed)
 
-    return (field_(Reg.PRESENT_POSITION), field_(Reg.PRESENT_VELOCITY) * RAD_S_PER_VELOCITY_UNIT,
-            field_(Reg.PRESENT_CURRENT) * amp_per_unit, field_(Reg.PRESENT_PWM) / PWM_FULL_SCALE,
-            field_(Reg.PRESENT_INPUT_VOLTAGE) * VOLT_PER_UNIT)
+    return (field_(Reg.REALTIME_TICK), field_(Reg.PRESENT_POSITION),
+            field_(Reg.PRESENT_VELOCITY) * RAD_S_PER_VELOCITY_UNIT, field_(Reg.PRESENT_CURRENT) * amp_per_unit,
+            field_(Reg.PRESENT_PWM) / PWM_FULL_SCALE, field_(Reg.PRESENT_INPUT_VOLTAGE) * VOLT_PER_UNIT)
 
 
 def read_settings(bus, servo_id: int) -> dict[str, int]:
@@ -184,7 +189,7 @@ def record(bus, servo_id: int, program: Program, load: TestArm, zero_ticks: int 
             t_goal = time.perf_counter() - t0
             try:
                 block, _ = bus.read_block(servo_id, BLOCK_START, BLOCK_SIZE)
-                pos, vel, cur, pwm, volt = _decode(block, info.amp_per_current_unit)
+                tick, pos, vel, cur, pwm, volt = _decode(block, info.amp_per_current_unit)
             except BusError:
                 failures += 1
                 if failures > MAX_FAILED_FRACTION * n + 5:
@@ -193,6 +198,7 @@ def record(bus, servo_id: int, program: Program, load: TestArm, zero_ticks: int 
             t_read = time.perf_counter() - t0
             rows["t_goal_s"][k] = t_goal
             rows["t_s"][k] = 0.5 * (t_goal + t_read)  # the servo sampled between request and reply
+            rows["servo_tick_ms"][k] = tick
             rows["goal_rad"][k] = goal_ticks[k] * RAD_PER_TICK - zero_rad
             rows["position_rad"][k] = pos * RAD_PER_TICK - zero_rad
             rows["velocity_rad_s"][k], rows["current_a"][k], rows["pwm"][k], rows["voltage_v"][k] = vel, cur, pwm, volt
@@ -213,3 +219,24 @@ def record(bus, servo_id: int, program: Program, load: TestArm, zero_ticks: int 
     }
     meta.update(extra_meta or {})
     return SysidLog(rows, meta)
+
+
+def replay_times(log: SysidLog) -> tuple[np.ndarray, np.ndarray]:
+    """(when each goal took effect, when each sample was taken), seconds on the servo's clock.
+
+    Each goal is written just before the read that stamps the servo's Realtime Tick, so it took
+    effect within the millisecond before that tick. Rows whose read failed get their time from
+    the host clock, mapped onto the servo's. Logs without ticks fall back to the host clock.
+    """
+    ok = log["ok"]
+    ticks = log["servo_tick_ms"][ok]
+    if len(ticks) < 2 or not np.all(np.isfinite(ticks)):
+        return log["t_goal_s"], log["t_s"]
+    steps = np.diff(ticks)
+    steps[steps < -TICK_WRAP_MS / 2] += TICK_WRAP_MS  # the 15-bit counter wrapped
+    servo = np.concatenate([[0.0], np.cumsum(steps)]) * 1e-3
+    host = log["t_s"][ok]
+    servo = servo + host[0]  # same origin as the host clock
+    t_sample = np.interp(log["t_s"], host, servo)
+    t_sample[ok] = servo
+    return t_sample - 0.5e-3, t_sample

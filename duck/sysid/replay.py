@@ -66,6 +66,9 @@ class Rollout:
     duty: np.ndarray
     current_a: np.ndarray
 
+    def row(self, k: int) -> Rollout:
+        return Rollout(self.position_rad[k], self.duty[k], self.current_a[k])
+
 
 class RigSim:
     """``n`` simulated servos + test arms. :meth:`configure` sets their parameters; :meth:`step`

@@ -14,6 +14,7 @@ from firmware_bridge.control_table import (
     INDIRECT_DATA_START,
     RAD_PER_TICK,
     RAD_S_PER_VELOCITY_UNIT,
+    VOLT_PER_UNIT,
     Access,
     Area,
     DriveMode,
@@ -26,6 +27,8 @@ from firmware_bridge.protocol import ErrorNumber
 FIRMWARE_VERSION = 52  # >= 46: supports Fast Sync/Bulk Read
 PRESENT_VOLTAGE = 74  # 7.4 V, two 18650 cells
 PRESENT_TEMPERATURE = 35
+PWM_FULL_SCALE = 885  # Present PWM unit 0.113 %
+REALTIME_TICK_WRAP = 32768  # Realtime Tick counts ms, 0..32767 (e-manual)
 
 # address -> register, for writes/reads that must cover whole registers.
 _REG_AT = {r.address: r for r in Reg}
@@ -122,7 +125,14 @@ class EmulatedServo:
         self._set(Reg.PRESENT_POSITION, int(round(2048 + sign * pos / RAD_PER_TICK)))
         self._set(Reg.PRESENT_VELOCITY, int(round(sign * vel / RAD_S_PER_VELOCITY_UNIT)))
         self._set(Reg.PRESENT_CURRENT, int(round(sign * cur / self.info.amp_per_current_unit)))
-        self._set(Reg.PRESENT_INPUT_VOLTAGE, PRESENT_VOLTAGE)
+        self._set(Reg.REALTIME_TICK, int(self.backend.clock_s() * 1000.0) % REALTIME_TICK_WRAP)
+        drive = self.backend.drive(self._bid())
+        if drive is None:
+            self._set(Reg.PRESENT_INPUT_VOLTAGE, PRESENT_VOLTAGE)
+        else:
+            duty, volts = drive
+            self._set(Reg.PRESENT_PWM, int(round(sign * duty * PWM_FULL_SCALE)))
+            self._set(Reg.PRESENT_INPUT_VOLTAGE, int(round(volts / VOLT_PER_UNIT)))
         self._set(Reg.PRESENT_TEMPERATURE, PRESENT_TEMPERATURE)
         self._set(Reg.HARDWARE_ERROR_STATUS, self.hardware_error)
         self._set(Reg.MOVING, int(abs(vel) > 0.02))
