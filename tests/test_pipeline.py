@@ -74,6 +74,9 @@ def test_export_parity_and_metadata(trained_run, capsys):
     assert float(meta[policy_file.META_CONTROL_RATE]) == CONTRACT.control_rate_hz
     assert int(meta[policy_file.META_STEPS]) > 0 and meta[policy_file.META_COMMIT]
     assert json.loads(meta[policy_file.META_TRAIN_CONFIG])["ppo"]["n_envs"] == 8
+    from duck.servo_profile import META_SERVO_PROFILE, SERVO_PROFILE, RobotServoProfile
+
+    assert RobotServoProfile.from_json(meta[META_SERVO_PROFILE]) == SERVO_PROFILE  # gains + supply it trained for
     loaded = policy_file.load_policy(out)
     action, offsets = loaded(np.zeros((5, CONTRACT.obs_dim), dtype=np.float32))
     assert action.shape == (5, CONTRACT.action_dim)

@@ -46,6 +46,9 @@ def test_walk_policy_walks_one_metre_forward_in_10s(forward_walk):
     assert forward_walk["forward_distance_m"] >= 1.0
 
 
+@pytest.mark.xfail(strict=True, reason="issue 20 changed the env defaults (servo-model domain randomization); "
+                   "walk.onnx is retrained on the merged model (19 + 20) by the lead, then this passes again "
+                   "and the strict xfail fails until this mark is removed")
 def test_walk_policy_was_trained_with_todays_default_config():
     """The card says `duck train` with the defaults made walk.onnx: its embedded config must equal
     them, so a change of defaults (a new env version) without a retrained policy fails here."""

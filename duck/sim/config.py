@@ -97,11 +97,23 @@ class DomainRandomization:
     floor_friction: Interval = (0.5, 1.2)
     link_mass_scale: Interval = (0.9, 1.1)
     trunk_com_offset_m: float = 0.01  # +- on x and y
-    kp_scale: Interval = (0.85, 1.15)
-    damping_scale: Interval = (0.8, 1.2)
-    torque_limit_scale: Interval = (0.85, 1.1)
+    # The servo model's parameters (firmware_bridge.servo_model, duck/sim/actuators.py): MuJoCo's
+    # kp, kv, forcerange, damping, frictionloss and armature follow from them through the servo law.
+    # Supply voltage, one per env (one bus rail): the servo profile's trained range, from a sagging
+    # UBEC at peak current to its top (duck/servo_profile.py; tests/test_actuators.py keeps them equal).
+    # Stiffness and stall torque scale with it.
+    supply_v: Interval = (4.5, 5.3)
+    # Per servo: firmware error gain (BAM identifies 0.975-1.16 x nominal across STS3215 sets), torque
+    # constant and winding resistance (copper +0.39 %/K: +20 % at 50 K above ambient), gear Coulomb
+    # friction (BAM sets span ~3x between units and models; sysid's hidden servo is x2) and viscous
+    # friction, armature. Backlash is not randomized here: the linear MJCF path has no free play
+    # (benchmarks/servo_model_ab.py shows what 0.5 deg changes).
+    servo_error_gain_scale: Interval = (0.9, 1.15)
+    servo_kt_scale: Interval = (0.9, 1.1)
+    servo_resistance_scale: Interval = (0.9, 1.2)
+    servo_coulomb_scale: Interval = (0.5, 2.0)
+    servo_viscous_scale: Interval = (0.7, 1.5)
     armature_scale: Interval = (0.8, 1.2)
-    frictionloss_scale: Interval = (0.7, 1.3)
     joint_offset_rad: float = 0.03  # +- servo zero error
     action_latency_steps: tuple[int, int] = (0, 2)
     imu_latency_steps: tuple[int, int] = (0, 1)
@@ -111,9 +123,10 @@ class DomainRandomization:
     push: PushConfig = field(default_factory=PushConfig)
 
     def validate(self) -> None:
-        for name in ("floor_friction", "link_mass_scale", "kp_scale", "damping_scale", "torque_limit_scale",
-                     "armature_scale", "frictionloss_scale"):
+        for name in ("floor_friction", "link_mass_scale", "servo_error_gain_scale", "servo_kt_scale",
+                     "servo_resistance_scale", "servo_coulomb_scale", "servo_viscous_scale", "armature_scale"):
             check_interval(name, getattr(self, name), 0.0, 10.0)
+        check_interval("supply_v", self.supply_v, 1.0, 30.0)
         check_range("trunk_com_offset_m", self.trunk_com_offset_m, 0.0, 0.05)
         check_range("joint_offset_rad", self.joint_offset_rad, 0.0, 0.3)
         check_range("noise_scale", self.noise_scale, 0.0, 10.0)

@@ -75,18 +75,21 @@ class RigServoBackend(ServoBackend):
         with self._lock:
             self.goal = float(position_rad)
 
-    def set_p_gain(self, servo_id: int, gain: int) -> None:
+    def set_gains(self, servo_id: int, p: int, i: int, d: int, pwm_limit: int | None = None,
+                  pwm_slope: int | None = None) -> None:
         with self._lock:
-            self.gains = FirmwareGains(**{**self.gains.to_dict(), "p": int(gain)})
+            self.gains = FirmwareGains(**{**self.gains.to_dict(), "p": int(p), "i": int(i), "d": int(d),
+                                          "pwm_limit": pwm_limit, "pwm_slope": pwm_slope})
             self.sim.bank.set_gains([self.gains])
 
     def read(self, servo_id: int) -> tuple[float, float, float]:
         with self._lock:
             return float(self.sim.position[0]), float(self.sim.velocity[0]), float(self.sim.current[0])
 
-    def drive(self, servo_id: int) -> tuple[float, float]:
+    def pwm_duty(self, servo_id: int) -> float:
+        """Present PWM (the software servo reads it, and ``supply_v`` for Present Input Voltage)."""
         with self._lock:
-            return float(self.sim.duty[0]), self.supply_v
+            return float(self.sim.duty[0])
 
     def clock_s(self) -> float:
         with self._lock:

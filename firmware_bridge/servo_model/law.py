@@ -147,12 +147,15 @@ class ServoBank:
 
         ``supply_v`` broadcasts against (..., n) (a per-env battery voltage: shape (..., 1)).
         With torque off the driver is open (no current, no back-EMF braking); friction remains.
+        ``current`` is always the winding's, back-EMF included.
         """
         duty = self.duty(goal, q, qdot, supply_v, state, dt, torque_on)
-        back_emf = self.kt * qdot if damping else 0.0
-        current = np.where(torque_on, (duty * supply_v - back_emf) / self.resistance, 0.0)
+        current = np.where(torque_on, (duty * supply_v - self.kt * qdot) / self.resistance, 0.0)
         motor = self.kt * current
-        tau = motor - (self.fv * qdot if damping else 0.0)
+        if damping:
+            tau = motor - self.fv * qdot
+        else:  # the simulator's joint damping carries back-EMF (kt^2/R) and viscous friction
+            tau = np.where(torque_on, self.kt * duty * supply_v / self.resistance, 0.0)
         if coulomb:
             # Smooth sign (tanh over 0.01 rad/s): an explicit per-substep model cannot hold
             # sticking exactly; MuJoCo's frictionloss can (use coulomb=False there).
