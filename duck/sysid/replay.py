@@ -4,11 +4,12 @@ One MuJoCo model holds ``n`` independent copies of the rig (one hinge + the
 test arm; copies do not collide), one per candidate parameter set, so an
 optimizer's whole population is simulated in one pass. Each physics step the
 servo model (:class:`firmware_bridge.servo_model.ServoBank`: firmware position
-law in register units, PWM slope and limit, DC motor with back-EMF, viscous
-friction, backlash dead band) gives every copy's torque in numpy; MuJoCo
-integrates the arm with the gear's Coulomb friction as ``frictionloss`` (exact
-stiction from the constraint solver) and the reflected rotor inertia as
-``armature``.
+law in register units, PWM slope and limit, the DC motor's drive at the supply,
+backlash dead band) gives every copy's drive torque in numpy; MuJoCo integrates
+the arm with the servo model's passive terms as the software servo
+(:mod:`duck.sim.servo_backend`) does: back-EMF and viscous friction as joint
+damping, Coulomb friction as ``frictionloss`` (exact stiction from the
+constraint solver), the reflected rotor inertia as ``armature``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from firmware_bridge.servo_model import FirmwareGains, ServoBank, ServoParams
+from firmware_bridge.servo_model import FirmwareGains, ServoBank, ServoParams, joint_damping
 
 from .load import TestArm
 
@@ -97,7 +98,9 @@ class RigSim:
         m = self.model
         m.dof_armature[self.dof] = [p.armature_kgm2 for p in params]
         m.dof_frictionloss[self.dof] = [p.friction_coulomb_nm for p in params]
-        m.dof_damping[self.dof] = 0.0  # back-EMF and viscous friction come from the servo law
+        self.damping_on = np.array([joint_damping(p) for p in params])  # back-EMF + viscous
+        self.damping_off = np.array([p.friction_viscous_nms for p in params])  # driver open: no back-EMF
+        self.set_torque(self.torque_on)
 
     def reset(self, q0: float | np.ndarray = 0.0) -> None:
         mujoco.mj_resetData(self.model, self.data)
@@ -113,11 +116,17 @@ class RigSim:
     def velocity(self) -> np.ndarray:
         return self.data.qvel[self.dof]
 
+    def set_torque(self, on: bool) -> None:
+        self.torque_on = bool(on)
+        if self.bank is not None:
+            self.model.dof_damping[self.dof] = self.damping_on if on else self.damping_off
+            self.state = self.bank.state() if not on else self.state
+
     def step(self, goal: float | np.ndarray) -> None:
         d = self.data
         tau, self.current = self.bank.torque(np.broadcast_to(goal, (self.n,)), d.qpos[self.qadr], d.qvel[self.dof],
                                              self.supply_v, self.state, TIMESTEP_S, torque_on=self.torque_on,
-                                             coulomb=False)
+                                             coulomb=False, damping=False)
         self.duty = self.state["duty"]
         d.qfrc_applied[self.dof] = tau
         mujoco.mj_step(self.model, d)
@@ -127,7 +136,7 @@ class RigSim:
         """Goals switch at ``t_goal`` (zero-order hold); values are taken at ``t_sample``."""
         self.configure(candidates, gains)
         self.reset(q0)
-        self.torque_on = True
+        self.set_torque(True)
         end = float(max(t_goal[-1], t_sample[-1])) + TIMESTEP_S
         steps = int(np.ceil(end / TIMESTEP_S))
         starts = np.arange(steps) * TIMESTEP_S

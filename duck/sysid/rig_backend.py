@@ -34,7 +34,7 @@ class RigServoBackend(ServoBackend):
         self.gains = params.factory_gains
         self.sim.configure([Candidate(params, self.supply_v)], self.gains)
         self.sim.reset(0.0)
-        self.sim.torque_on = False
+        self.sim.set_torque(False)
         self.goal = 0.0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -69,7 +69,7 @@ class RigServoBackend(ServoBackend):
 
     def set_torque(self, servo_id: int, enabled: bool) -> None:
         with self._lock:
-            self.sim.torque_on = bool(enabled)
+            self.sim.set_torque(enabled)
 
     def set_goal(self, servo_id: int, position_rad: float) -> None:
         with self._lock:
