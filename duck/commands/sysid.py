@@ -158,8 +158,8 @@ def _fit(args) -> int:
     for path in args.logs:
         try:
             log = load_sysid_log(path)
-        except FileNotFoundError:
-            raise UserError(f"no such log: {path}") from None
+        except FileNotFoundError as exc:
+            raise UserError(str(exc)) from None
         except ValueError as exc:
             raise UserError(str(exc)) from None
         if log.servo_model != args.servo_model:

@@ -84,7 +84,7 @@ def default_program(rate_hz: float = 200.0, scale: float = 1.0, amplitude_deg: f
 
     start = b.n
     for side in (1.0, -1.0):
-        for frac in (0.5, 1.0):
+        for frac in (0.45, 0.9):
             q = side * a * frac
             b.hold(q - math.radians(6), 0.5 * s + 0.2)  # approach from below ...
             b.hold(q, 0.6 * s + 0.2)
@@ -125,5 +125,5 @@ def default_program(rate_hz: float = 200.0, scale: float = 1.0, amplitude_deg: f
     b.hold(0.0, 0.5)
     b.segment("chirp", start)
 
-    goal = np.concatenate(b.goals)
+    goal = np.clip(np.concatenate(b.goals), -a, a)
     return Program(np.arange(len(goal)) * b.dt, goal, tuple(b.segments))

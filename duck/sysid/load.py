@@ -15,6 +15,8 @@ G = 9.81
 
 @dataclass(frozen=True)
 class TestArm:
+    __test__ = False  # not a pytest class
+
     mass_kg: float = 0.10
     length_m: float = 0.10
     arm_mass_kg: float = 0.0

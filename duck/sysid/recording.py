@@ -103,6 +103,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def load_sysid_log(path: str | Path) -> SysidLog:
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such log: {path}")
     try:
         with np.load(path) as data:
             meta = json.loads(str(data["meta_json"]))
