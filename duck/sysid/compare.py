@@ -66,6 +66,8 @@ def compare_run(run_log: str | Path, profiles: Sequence[str | Path] = (), supply
     except FileNotFoundError as exc:
         raise ValueError(str(exc)) from None
     cyc = log.cycles
+    if len(log) == 0:
+        raise ValueError(f"{run_log} has no control cycles (the run stopped before its loop started)")
     for key in ("t", "targets", "joint_pos", "mode"):
         if key not in cyc:
             raise ValueError(f"{run_log} has no {key!r} column; is it a `duck run --log` log?")
