@@ -160,3 +160,16 @@ def test_compare_is_small_when_sim_and_emulator_agree_and_large_when_not(run_log
     legs = [n for n in agree["rmse_deg"] if n.endswith(("knee", "hip_pitch", "ankle"))]
     assert max(other["rmse_deg"][n] for n in legs) > 1.0
     assert Path(agree["plot"]).stat().st_size > 10_000
+
+
+def test_recording_side_runs_without_the_sim_stack() -> None:
+    """`duck sysid record` runs on the Pi: its import path pulls no MuJoCo, scipy, matplotlib or torch."""
+    heavy = ("torch", "stable_baselines3", "gymnasium", "mujoco", "scipy", "matplotlib")
+    code = (
+        "import sys\n"
+        "import duck.commands.sysid, duck.sysid.recording, duck.sysid.excitation, duck.sysid.progress\n"
+        "import duck.cli; duck.cli.build_parser()\n"
+        f"print(','.join(h for h in {heavy!r} if h in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"sysid record imported {out.stdout.strip()}"

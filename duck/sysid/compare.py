@@ -96,14 +96,17 @@ def compare_run(run_log: str | Path, profiles: Sequence[str | Path] = (), supply
                                  profile=profile)
     model, data = backend.model, backend.data
     ids = [j.servo_id for j in CONTRACT.joints]
-    qadr = backend._qadr
     if "sim_base_pos" in cyc and np.all(np.isfinite(cyc["sim_base_pos"][k0])):
         data.qpos[0:3] = cyc["sim_base_pos"][k0]
     if "gravity" in cyc and np.all(np.isfinite(cyc["gravity"][k0])):
         data.qpos[3:7] = _quat_from_gravity(cyc["gravity"][k0])
-    data.qpos[qadr] = measured[k0]
     data.qvel[:] = 0.0
+    for sid, q in zip(ids, measured[k0]):  # the model's joints are the contract's joint angles
+        backend.set_position(sid, float(q))
     mujoco.mj_forward(model, data)
+
+    def positions() -> np.ndarray:
+        return np.array([backend.read(sid)[0] for sid in ids])
 
     torque_event = _event_value(log.events, "torque")
     gains_event = _event_value(log.events, "gains")
@@ -123,7 +126,7 @@ def compare_run(run_log: str | Path, profiles: Sequence[str | Path] = (), supply
 
     dt = model.opt.timestep
     simulated = np.full_like(measured, np.nan)
-    simulated[k0] = data.qpos[qadr]
+    simulated[k0] = positions()
     steps_done = 0
     for k in range(k0, len(t) - 1):
         if gains_from is not None and k == gains_from:
@@ -133,7 +136,7 @@ def compare_run(run_log: str | Path, profiles: Sequence[str | Path] = (), supply
         steps_to = int(round((t[k + 1] - t[k0]) / dt))
         backend.step(max(0, steps_to - steps_done))
         steps_done = max(steps_done, steps_to)
-        simulated[k + 1] = data.qpos[qadr]
+        simulated[k + 1] = positions()
 
     rows = valid.copy()
     rows[k0] = False
