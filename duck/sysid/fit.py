@@ -9,7 +9,12 @@ The cost gives every part of the excitation (hold, steps, reversal, chirp; see
 :mod:`.excitation`) the same weight, whatever its length: the parts that carry
 friction and backlash are slow and quiet, and in a plain RMSE the large errors
 of fast steps and chirps (where timing jitter alone costs tenths of a degree)
-would drown them. The RMSE reported before and after is the plain one.
+would drown them. Residuals pass through a Cauchy loss (quadratic below the
+noise, logarithmic above), so a few samples spoilt by a mistimed goal (a host
+held up between write and read) cannot pull the fit. The first half of the
+search assumes every part equally noisy; the noise each part really has is then
+estimated from the best candidate, and the second half weighs parts by it. The RMSE reported
+before and after is the plain one.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.optimize import differential_evolution, least_squares
 
+from firmware_bridge.control_table import RAD_PER_TICK
 from firmware_bridge.servo_model import FirmwareGains
 
 from .recording import SysidLog, replay_times
@@ -75,6 +81,7 @@ FREE: dict[str, FreeParam] = {p.name: p for p in (
     FreeParam("kt_nm_per_a", 0.5, 2.0, True, True, "N*m/A"),
     FreeParam("duty_per_d_rad_s", 0.2, 5.0, True, True, "duty/(D*rad/s)"),
 )}
+ROBUST_SCALE_RAD = math.radians(0.25)  # about 3 encoder ticks
 DEFAULT_FREE = ("duty_per_p_rad", "friction_coulomb_nm", "backlash_rad", "supply_v")
 
 
@@ -112,6 +119,8 @@ class Problem:
         self.gains = [log_gains(log) for log in self.logs]
         self.times = [replay_times(log) for log in self.logs]
         self.weights = [segment_weights(log) / np.sqrt(len(self.logs)) for log in self.logs]
+        self.labels = [segment_labels(log) for log in self.logs]
+        self.noise = [np.full(int(log["ok"].sum()), ROBUST_SCALE_RAD) for log in self.logs]
         self._sims: dict[tuple[int, int], RigSim] = {}
         self.evaluations = 0
 
@@ -143,22 +152,43 @@ class Problem:
                 for r, log in zip(self.simulate(candidates), self.logs)]
 
     def weighted(self, candidates: list[Candidate]) -> np.ndarray:
-        """(len(candidates), all ok samples) residuals weighted per excitation part (the cost)."""
-        return np.concatenate([r * w for r, w in zip(self.residuals(candidates), self.weights)], axis=1)
+        """(len(candidates), all ok samples): residuals in units of their part's noise, through the
+        Cauchy loss, weighted per excitation part; their sum of squares is the cost."""
+        out = []
+        for r, w, sigma in zip(self.residuals(candidates), self.weights, self.noise):
+            z = r / sigma
+            out.append(w * np.sign(z) * np.sqrt(np.log1p(z * z)))
+        return np.concatenate(out, axis=1)
+
+    def estimate_noise(self, candidate: Candidate) -> None:
+        """Each part's noise, from the residuals of ``candidate`` (robust: 1.48 x median |r|,
+        at least half an encoder tick); the cost then weighs each part by how well it is measured."""
+        for i, r in enumerate(self.residuals([candidate])):
+            labels = self.labels[i]
+            sigma = np.empty_like(r[0])
+            for part in np.unique(labels):
+                m = labels == part
+                sigma[m] = max(1.4826 * float(np.median(np.abs(r[0][m]))), 0.5 * RAD_PER_TICK)
+            self.noise[i] = 2.0 * sigma  # the loss flattens beyond about two sigma
 
     def cost(self, candidates: list[Candidate]) -> np.ndarray:
         return np.sqrt(np.sum(self.weighted(candidates) ** 2, axis=1))
 
 
-def segment_weights(log: SysidLog) -> np.ndarray:
-    """Per ok sample, 1/sqrt(samples in its part * parts): each part's mean square counts once."""
+def segment_labels(log: SysidLog) -> np.ndarray:
+    """Per ok sample, the index of its excitation part (settle and anything unnamed: the last)."""
     t = log["t_s"][log["ok"]]
     parts = [(s0, s1) for name, s0, s1 in log.meta.get("segments", []) if name != "settle"]
-    label = np.full(len(t), -1)
+    label = np.full(len(t), len(parts))
     for k, (s0, s1) in enumerate(parts):
         label[(t >= s0) & (t < s1)] = k
-    label[label < 0] = len(parts)  # anything outside the named parts is one more part
-    counts = np.bincount(label, minlength=len(parts) + 1)
+    return label
+
+
+def segment_weights(log: SysidLog) -> np.ndarray:
+    """Per ok sample, 1/sqrt(samples in its part * parts): each part's mean square counts once."""
+    label = segment_labels(log)
+    counts = np.bincount(label)
     used = np.count_nonzero(counts)
     return 1.0 / np.sqrt(counts[label] * used)
 
@@ -190,11 +220,22 @@ def fit(logs: Sequence[SysidLog], start: Candidate, free: Sequence[str] = DEFAUL
         history.append(float(intermediate_result.fun))
         report("search", gen / max(generations, 1))
 
+    # Two stages: the first searches with every part's noise assumed equal; the noise each part
+    # actually has is then estimated from the best candidate's residuals, and the second stage
+    # (the first's population carried over) weighs each part by it.
     x0 = np.array([min(max(p.coord(p.get(start)), lo), hi) for p, (lo, hi) in zip(prob.free, bounds)])
-    de = differential_evolution(population_cost, bounds, popsize=popsize, maxiter=generations, seed=seed,
-                                vectorized=True, updating="deferred", polish=False, init="sobol", x0=x0,
-                                tol=1e-6, callback=on_generation)
+    first = max(1, generations // 2)
+    common = dict(popsize=popsize, seed=seed, vectorized=True, updating="deferred", polish=False, tol=1e-6,
+                  callback=on_generation)
+    de = differential_evolution(population_cost, bounds, maxiter=first, init="sobol", x0=x0, **common)
     x = de.x
+    if generations > first:
+        prob.estimate_noise(prob.candidate(x))
+        de = differential_evolution(population_cost, bounds, maxiter=generations - first, init=de.population,
+                                    **common)
+        x = de.x
+    else:
+        prob.estimate_noise(prob.candidate(x))
     if polish_iterations > 0:
         x = _polish(prob, x, bounds, polish_iterations, history, report)
     fitted = prob.candidate(x)

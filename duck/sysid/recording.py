@@ -48,8 +48,8 @@ SETTINGS = (Reg.POSITION_P_GAIN, Reg.POSITION_I_GAIN, Reg.POSITION_D_GAIN, Reg.F
             Reg.FEEDFORWARD_2ND_GAIN, Reg.PWM_LIMIT, Reg.PWM_SLOPE, Reg.CURRENT_LIMIT, Reg.DRIVE_MODE,
             Reg.OPERATING_MODE, Reg.PROFILE_VELOCITY, Reg.PROFILE_ACCELERATION)
 MAX_FAILED_FRACTION = 0.05
-COLUMNS = ("t_s", "t_goal_s", "servo_tick_ms", "goal_rad", "position_rad", "velocity_rad_s", "current_a", "pwm",
-           "voltage_v", "ok")
+COLUMNS = ("t_s", "t_goal_s", "t_read_s", "servo_tick_ms", "goal_rad", "position_rad", "velocity_rad_s",
+           "current_a", "pwm", "voltage_v", "ok")
 
 
 @dataclass
@@ -199,6 +199,7 @@ def record(bus, servo_id: int, program: Program, load: TestArm, zero_ticks: int 
                 continue
             t_read = time.perf_counter() - t0
             rows["t_goal_s"][k] = t_goal
+            rows["t_read_s"][k] = t_read
             rows["t_s"][k] = 0.5 * (t_goal + t_read)  # the servo sampled between request and reply
             rows["servo_tick_ms"][k] = tick
             rows["goal_rad"][k] = goal_ticks[k] * RAD_PER_TICK - zero_rad
@@ -211,6 +212,7 @@ def record(bus, servo_id: int, program: Program, load: TestArm, zero_ticks: int 
     missing = ~rows["ok"]
     rows["goal_rad"][missing] = goal_ticks[missing] * RAD_PER_TICK - zero_rad
     rows["t_goal_s"][missing] = program.t_s[missing]
+    rows["t_read_s"][missing] = program.t_s[missing]
     rows["t_s"][missing] = program.t_s[missing]
     meta = {
         "format": FORMAT, "servo_id": servo_id, "servo_model": spec.model, "load": load.to_dict(),
@@ -227,8 +229,9 @@ def replay_times(log: SysidLog) -> tuple[np.ndarray, np.ndarray]:
     """(when each goal took effect, when each sample was taken), seconds on the servo's clock.
 
     Each goal is written just before the read that stamps the servo's Realtime Tick, so it took
-    effect within the millisecond before that tick. Rows whose read failed get their time from
-    the host clock, mapped onto the servo's. Logs without ticks fall back to the host clock.
+    effect just before that tick, or earlier by as long as the host was held up between the write
+    and the read, but after the previous sample. Rows whose read failed get their time from the
+    host clock, mapped onto the servo's. Logs without ticks fall back to the host clock.
     """
     ok = log["ok"]
     ticks = log["servo_tick_ms"][ok]
@@ -241,4 +244,11 @@ def replay_times(log: SysidLog) -> tuple[np.ndarray, np.ndarray]:
     servo = servo + host[0]  # same origin as the host clock
     t_sample = np.interp(log["t_s"], host, servo)
     t_sample[ok] = servo
-    return t_sample - 0.5e-3, t_sample
+    # The write-to-reply time is mostly the read's own round trip (wire, USB/pty latency), which
+    # comes after the servo stamped the tick; only its excess over the usual says the host was
+    # held up between the write and the read, while the goal already acted.
+    round_trip = log["t_read_s"] - log["t_goal_s"]
+    excess = np.clip(round_trip - np.median(round_trip[ok]), 0.0, None)
+    t_goal = t_sample - 0.5e-3 - excess
+    t_goal[1:] = np.maximum(t_goal[1:], t_sample[:-1] + 0.5e-3)
+    return np.minimum(t_goal, t_sample - 0.5e-3), t_sample
