@@ -141,6 +141,15 @@ def _setup(args) -> int:
     from duck.servo_profile import SERVO_PROFILE
 
     for j in joints:
+        # The contract's range, through this joint's calibration (zero and direction), becomes
+        # the servo's Min/Max Position Limit: the servo itself then refuses a goal outside it.
+        # In position mode the servo turns within 0..4095 ticks, so a calibrated range that
+        # crosses the wrap cannot be enforced: refuse rather than clamp it.
+        ends = [int(cal[j.servo_id].rad_to_ticks(x)) for x in (j.lower_rad, j.upper_rad)]
+        if min(ends) < 0 or max(ends) > 4095:
+            raise UserError(f"{j.name}: its range {j.lower_rad:+.3f}..{j.upper_rad:+.3f} rad is ticks "
+                            f"{min(ends)}..{max(ends)} with this calibration, outside the servo's 0..4095; "
+                            "re-seat the horn nearer the servo's centre and calibrate again")
         lo, hi = limits_to_ticks(j.lower_rad, j.upper_rad, cal[j.servo_id])
         gains = SERVO_PROFILE.gains_for(j.servo_model)  # the gains the policy is trained for
         plan = SetupPlan(ServoSpec(j.servo_id, j.servo_model), args.baud, lo, hi,
@@ -157,7 +166,7 @@ def _setup(args) -> int:
 
 def _calibrate(args) -> int:
     from duck.calibration import Calibration, JointCalibration, save_calibration
-    from duck.contract import CONTRACT
+    from duck.contract import CONTRACT, sign_table
     from firmware_bridge.control_table import Reg
 
     directions = {n: c.direction for n, c in _calibration(args.directions_from).joints.items()}
@@ -168,6 +177,8 @@ def _calibrate(args) -> int:
             bus.set_torque(False)
             print("Torque is off. Put the robot in the zero pose: legs straight down, feet flat and "
                   "parallel, head level and facing forward (all contract joints at 0 rad).", file=sys.stderr)
+            print("Positive angles turn these ways (a servo that turns the other way gets direction -1 "
+                  "in the calibration file):\n" + sign_table(), file=sys.stderr)
             if not args.yes:
                 print("Press Enter when it is there (Ctrl-C to abort)...", file=sys.stderr, flush=True)
                 if not sys.stdin.readline():

@@ -56,12 +56,13 @@ class RewardShape:
     yaw_coarse_sigma: float = 0.25  # tracking_yaw_coarse: exp(-err^2/sigma), err in rad/s
     swing_height_m: float = 0.03  # peak of the reference swing-foot height
     feet_height_sigma: float = 0.0005  # exp(-sum err^2/sigma), err in m
-    base_height_m: float = 0.155  # standing height of the trunk at home (measured)
+    base_height_m: float = 0.144  # standing height of the trunk at home, settled (model card)
     # capture_step: the pendulum height for omega = sqrt(g / h) (the home CoM height,
     # benchmarks/push_authority.py), the lead of a step over the command's speed (a quarter
     # of the gait period), and the half-width of the stance the walking policies keep
-    # (measured 3.8-5.6 cm on exp22; home's is 7.25 cm).
-    capture_com_height_m: float = 0.171
+    # (measured 3.8-5.6 cm on exp22; home's is 7.2 cm). The CoM height is the settled home's
+    # (Walk-v6, the knee-backward leg: 0.1595 m).
+    capture_com_height_m: float = 0.160
     capture_lead_s: float = 0.125
     capture_half_width_m: float = 0.045
 
@@ -137,12 +138,31 @@ class DomainRandomization:
 
 
 @dataclass(frozen=True)
+class HeadCommandConfig:
+    """Random head commands while walking. Teleop moves the head by up to the contract's
+    head_command_range_rad (+-0.5 rad) while the robot walks, and the head is about a fifth of
+    its mass; up to Walk-v5 training never moved it (issue 21). Each head joint's command is
+    uniform over the range x ``range_scale``, held for a random interval; with
+    ``home_probability`` the head sits at home for that interval."""
+
+    range_scale: float = 1.0  # 0: the head stays at home (Walk-v5 behaviour)
+    resample_interval_s: Interval = (1.0, 4.0)
+    home_probability: float = 0.25
+
+    def validate(self) -> None:
+        check_range("range_scale", self.range_scale, 0.0, 1.0)
+        check_interval("resample_interval_s", self.resample_interval_s, 0.1)
+        check_range("home_probability", self.home_probability, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
 class CommandConfig:
     """Command sampling; the ranges themselves come from the contract."""
 
     resample_interval_s: Interval = (4.0, 8.0)
     stand_probability: float = 0.15
     range_scale: float = 1.0  # fraction of the contract's ranges (curricula, eval)
+    head: HeadCommandConfig = field(default_factory=HeadCommandConfig)
 
     def validate(self) -> None:
         check_interval("resample_interval_s", self.resample_interval_s, 0.1)
@@ -152,7 +172,7 @@ class CommandConfig:
 
 @dataclass(frozen=True)
 class EnvConfig:
-    """Everything that defines ``OpenDuck/Walk-v5``."""
+    """Everything that defines ``OpenDuck/Walk-v6``."""
 
     physics_dt_s: float = 0.004
     episode_length_s: float = 20.0

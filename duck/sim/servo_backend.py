@@ -22,6 +22,7 @@ e.g. from an identified or hypothetical profile JSON).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -96,6 +97,7 @@ class MujocoServoBackend(ServoBackend):
         self._torque_on = np.zeros(len(acts), dtype=bool)
         self._current = np.zeros(len(acts))
         self.model.dof_damping[self._dofs] = self._damping_off
+        self._publish()
         self._sensor = {name: self._sensor_adr(name) for name in ("imu_quat", "imu_gyro", "imu_accel")}
 
     def _sensor_adr(self, name: str) -> tuple[int, int] | None:
@@ -132,9 +134,12 @@ class MujocoServoBackend(ServoBackend):
             if steps <= 0:
                 time.sleep(dt)
                 continue
-            with self._lock:
-                for _ in range(min(steps, 10)):
+            for _ in range(min(steps, 10)):
+                with self._lock:
                     self._physics_step()
+                # The servo law is Python between the C steps: hand the GIL and the CPU (the sim
+                # process runs SCHED_FIFO on one core) to the servo thread between substeps.
+                os.sched_yield()
 
     def step(self, n: int = 1) -> None:
         """Advance the physics by hand (tests, or when the thread is not running)."""
@@ -150,6 +155,12 @@ class MujocoServoBackend(ServoBackend):
                                               self.model.opt.timestep, self._torque_on, coulomb=False, damping=False)
         self.data.qfrc_applied[self._dofs] = tau
         mujoco.mj_step(self.model, self.data)
+        self._publish()
+
+    def _publish(self) -> None:
+        # One tuple swapped in whole: the servo thread reads it without waiting for the physics lock.
+        self._snapshot = (self.data.qpos[self._qadr].copy(), self.data.qvel[self._dofs].copy(),
+                          np.asarray(self._current, dtype=float).copy(), self._state["duty"].copy())
 
     # ---- ServoBackend ----------------------------------------------------------------
     def set_torque(self, servo_id: int, enabled: bool) -> None:
@@ -182,13 +193,12 @@ class MujocoServoBackend(ServoBackend):
 
     def read(self, servo_id: int) -> tuple[float, float, float]:
         k = self._index[servo_id]
-        with self._lock:
-            return float(self.data.qpos[self._qadr[k]]), float(self.data.qvel[self._dofs[k]]), float(self._current[k])
+        q, qd, current, _ = self._snapshot
+        return float(q[k]), float(qd[k]), float(current[k])
 
     def pwm_duty(self, servo_id: int) -> float:
         """Present PWM as a duty in [-1, 1]."""
-        with self._lock:
-            return float(self._state["duty"][self._index[servo_id]])
+        return float(self._snapshot[3][self._index[servo_id]])
 
     def set_position(self, servo_id: int, position_rad: float) -> None:
         k = self._index[servo_id]
@@ -196,6 +206,7 @@ class MujocoServoBackend(ServoBackend):
             self.data.qpos[self._qadr[k]] = position_rad
             self.data.qvel[self._dofs[k]] = 0.0
             mujoco.mj_forward(self.model, self.data)
+            self._publish()
 
     # ---- simulated IMU -------------------------------------------------------------------
     def imu_reading(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
