@@ -189,31 +189,27 @@ def record(bus, servo_id: int, program: Program, load: TestArm, zero_ticks: int 
             # The bus's calibration is the default (2048, +1): radians about 2048.
             bus.write_goal_positions(np.array([(goal_ticks[k] - 2048) * RAD_PER_TICK]))
             t_goal = time.perf_counter() - t0
+            rows["t_goal_s"][k] = t_goal
+            rows["goal_rad"][k] = goal_ticks[k] * RAD_PER_TICK - zero_rad
             try:
                 block, _ = bus.read_block(servo_id, BLOCK_START, BLOCK_SIZE)
                 tick, pos, vel, cur, pwm, volt = _decode(block, info.amp_per_current_unit)
             except BusError:
+                # The goal went out (a Sync Write needs no reply): keep when, so the replay applies it then.
+                rows["t_read_s"][k] = rows["t_s"][k] = t_goal
                 failures += 1
                 if failures > MAX_FAILED_FRACTION * n + 5:
                     raise
                 continue
             t_read = time.perf_counter() - t0
-            rows["t_goal_s"][k] = t_goal
             rows["t_read_s"][k] = t_read
             rows["t_s"][k] = 0.5 * (t_goal + t_read)  # the servo sampled between request and reply
             rows["servo_tick_ms"][k] = tick
-            rows["goal_rad"][k] = goal_ticks[k] * RAD_PER_TICK - zero_rad
             rows["position_rad"][k] = pos * RAD_PER_TICK - zero_rad
             rows["velocity_rad_s"][k], rows["current_a"][k], rows["pwm"][k], rows["voltage_v"][k] = vel, cur, pwm, volt
             rows["ok"][k] = True
             if progress is not None:
                 progress(k + 1, n)
-    # Failed reads keep their goal (the write went out) so the replay stays faithful.
-    missing = ~rows["ok"]
-    rows["goal_rad"][missing] = goal_ticks[missing] * RAD_PER_TICK - zero_rad
-    rows["t_goal_s"][missing] = program.t_s[missing]
-    rows["t_read_s"][missing] = program.t_s[missing]
-    rows["t_s"][missing] = program.t_s[missing]
     meta = {
         "format": FORMAT, "servo_id": servo_id, "servo_model": spec.model, "load": load.to_dict(),
         "zero_ticks": zero, "rest_ticks": int(rest), "settings": settings, "voltage_at_start_v": voltage0,

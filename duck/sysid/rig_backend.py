@@ -63,9 +63,10 @@ class RigServoBackend(ServoBackend):
             if steps <= 0:
                 time.sleep(TIMESTEP_S)
                 continue
-            with self._lock:
-                for _ in range(min(steps, 5)):
+            for _ in range(min(steps, 5)):
+                with self._lock:
                     self.sim.step(self.goal)
+                time.sleep(0)  # let the bus thread answer between steps, as the firmware would
 
     def set_torque(self, servo_id: int, enabled: bool) -> None:
         with self._lock:
