@@ -11,9 +11,10 @@ friction and backlash are slow and quiet, and in a plain RMSE the large errors
 of fast steps and chirps (where timing jitter alone costs tenths of a degree)
 would drown them. Residuals pass through a Cauchy loss (quadratic below the
 noise, logarithmic above), so a few samples spoilt by a mistimed goal (a host
-held up between write and read) cannot pull the fit. The first half of the
+held up between write and read) cannot pull the fit. The first third of the
 search assumes every part equally noisy; the noise each part really has is then
-estimated from the best candidate, and the second half weighs parts by it. The RMSE reported
+estimated from the best candidate (twice, as the search closes in), and the
+rest of the search weighs the parts by it. The RMSE reported
 before and after is the plain one.
 """
 
@@ -220,22 +221,23 @@ def fit(logs: Sequence[SysidLog], start: Candidate, free: Sequence[str] = DEFAUL
         history.append(float(intermediate_result.fun))
         report("search", gen / max(generations, 1))
 
-    # Two stages: the first searches with every part's noise assumed equal; the noise each part
-    # actually has is then estimated from the best candidate's residuals, and the second stage
-    # (the first's population carried over) weighs each part by it.
+    # Stages: the first searches with every part's noise assumed equal; then, twice, the noise
+    # each part actually has is estimated from the best candidate's residuals and the search goes
+    # on (its population carried over) weighing each part by it. Each estimate is made nearer the
+    # answer, so model error counts less and less as noise.
     x0 = np.array([min(max(p.coord(p.get(start)), lo), hi) for p, (lo, hi) in zip(prob.free, bounds)])
-    first = max(1, generations // 2)
     common = dict(popsize=popsize, seed=seed, vectorized=True, updating="deferred", polish=False, tol=1e-6,
                   callback=on_generation)
-    de = differential_evolution(population_cost, bounds, maxiter=first, init="sobol", x0=x0, **common)
-    x = de.x
-    if generations > first:
-        prob.estimate_noise(prob.candidate(x))
-        de = differential_evolution(population_cost, bounds, maxiter=generations - first, init=de.population,
-                                    **common)
-        x = de.x
-    else:
-        prob.estimate_noise(prob.candidate(x))
+    stages = [g for g in (generations - 2 * (generations // 3), generations // 3, generations // 3) if g > 0]
+    init = "sobol"
+    x = x0
+    for k, g in enumerate(stages):
+        if k > 0:
+            prob.estimate_noise(prob.candidate(x))
+        de = differential_evolution(population_cost, bounds, maxiter=g, init=init,
+                                    **({"x0": x0} if k == 0 else {}), **common)
+        x, init = de.x, de.population
+    prob.estimate_noise(prob.candidate(x))
     if polish_iterations > 0:
         x = _polish(prob, x, bounds, polish_iterations, history, report)
     fitted = prob.candidate(x)
