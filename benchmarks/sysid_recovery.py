@@ -70,8 +70,8 @@ def run(workdir: str | Path, scale: float = 1.0, generations: int = 30, popsize:
             raise RuntimeError(f"emulator did not start: {port!r} {emulator.stderr.read()}")
         log = workdir / "hidden_servo_log.npz"
         t0 = time.perf_counter()
-        _duck("sysid", "record", "--port", port, *load, "--rate", str(rate_hz), "--scale", str(scale), "--latency-ms", "6",
-              "--out", str(log), "--quiet", timeout=600)
+        _duck("sysid", "record", "--port", port, *load, "--rate", str(rate_hz), "--scale", str(scale),
+              "--latency-ms", "6", "--out", str(log), "--quiet", timeout=600)
         record_s = time.perf_counter() - t0
     finally:
         emulator.send_signal(signal.SIGTERM)
