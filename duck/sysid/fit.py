@@ -31,7 +31,7 @@ from scipy.optimize import differential_evolution, least_squares
 from firmware_bridge.control_table import RAD_PER_TICK
 from firmware_bridge.servo_model import FirmwareGains
 
-from .recording import SysidLog, replay_times
+from .recording import SysidLog, replay_times, trusted_samples
 from .replay import Candidate, RigSim
 
 
@@ -119,9 +119,11 @@ class Problem:
         self.logs, self.start, self.free = list(logs), start, [FREE[n] for n in free]
         self.gains = [log_gains(log) for log in self.logs]
         self.times = [replay_times(log) for log in self.logs]
-        self.weights = [segment_weights(log) / np.sqrt(len(self.logs)) for log in self.logs]
-        self.labels = [segment_labels(log) for log in self.logs]
-        self.noise = [np.full(int(log["ok"].sum()), ROBUST_SCALE_RAD) for log in self.logs]
+        # Only samples whose timing is sure count (see recording.trusted_samples).
+        self.masks = [trusted_samples(log) for log in self.logs]
+        self.weights = [segment_weights(log, m) / np.sqrt(len(self.logs)) for log, m in zip(self.logs, self.masks)]
+        self.labels = [segment_labels(log, m) for log, m in zip(self.logs, self.masks)]
+        self.noise = [np.full(int(m.sum()), ROBUST_SCALE_RAD) for m in self.masks]
         self._sims: dict[tuple[int, int], RigSim] = {}
         self.evaluations = 0
 
@@ -149,8 +151,8 @@ class Problem:
 
     def residuals(self, candidates: list[Candidate]) -> list[np.ndarray]:
         """Per log, (len(candidates), ok samples) simulated minus measured position."""
-        return [r.position_rad[:, log["ok"]] - log["position_rad"][log["ok"]]
-                for r, log in zip(self.simulate(candidates), self.logs)]
+        return [r.position_rad[:, m] - log["position_rad"][m]
+                for r, log, m in zip(self.simulate(candidates), self.logs, self.masks)]
 
     def weighted(self, candidates: list[Candidate]) -> np.ndarray:
         """(len(candidates), all ok samples): residuals in units of their part's noise, through the
@@ -176,9 +178,9 @@ class Problem:
         return np.sqrt(np.sum(self.weighted(candidates) ** 2, axis=1))
 
 
-def segment_labels(log: SysidLog) -> np.ndarray:
-    """Per ok sample, the index of its excitation part (settle and anything unnamed: the last)."""
-    t = log["t_s"][log["ok"]]
+def segment_labels(log: SysidLog, mask: np.ndarray) -> np.ndarray:
+    """Per sample in ``mask``, the index of its excitation part (settle and anything unnamed: the last)."""
+    t = log["t_s"][mask]
     parts = [(s0, s1) for name, s0, s1 in log.meta.get("segments", []) if name != "settle"]
     label = np.full(len(t), len(parts))
     for k, (s0, s1) in enumerate(parts):
@@ -186,9 +188,9 @@ def segment_labels(log: SysidLog) -> np.ndarray:
     return label
 
 
-def segment_weights(log: SysidLog) -> np.ndarray:
-    """Per ok sample, 1/sqrt(samples in its part * parts): each part's mean square counts once."""
-    label = segment_labels(log)
+def segment_weights(log: SysidLog, mask: np.ndarray) -> np.ndarray:
+    """Per sample in ``mask``, 1/sqrt(samples in its part * parts): each part's mean square counts once."""
+    label = segment_labels(log, mask)
     counts = np.bincount(label)
     used = np.count_nonzero(counts)
     return 1.0 / np.sqrt(counts[label] * used)

@@ -248,3 +248,23 @@ def replay_times(log: SysidLog) -> tuple[np.ndarray, np.ndarray]:
     t_goal = t_sample - 0.5e-3 - excess
     t_goal[1:] = np.maximum(t_goal[1:], t_sample[:-1] + 0.5e-3)
     return np.minimum(t_goal, t_sample - 0.5e-3), t_sample
+
+
+#: After a read failed, or the host was held up between a write and its read, the servo's
+#: timing of the goals around it is uncertain for about this long; those samples are not used.
+UNTRUSTED_AFTER_S = 0.1
+HELD_UP_S = 0.02
+
+
+def trusted_samples(log: SysidLog) -> np.ndarray:
+    """Rows whose measurement and goal timing are both sure: read ok, and not within
+    :data:`UNTRUSTED_AFTER_S` after a failed read or a write-to-read delay :data:`HELD_UP_S` over
+    the usual (on a busy host, or a software servo held up, goals then act at unknown times)."""
+    ok = log["ok"].copy()
+    round_trip = log["t_read_s"] - log["t_goal_s"]
+    usual = np.median(round_trip[ok]) if ok.any() else 0.0
+    doubtful = ~log["ok"] | (round_trip - usual > HELD_UP_S)
+    t = log["t_s"]
+    for t_bad in t[doubtful]:
+        ok &= ~((t >= t_bad) & (t < t_bad + UNTRUSTED_AFTER_S))
+    return ok
