@@ -100,7 +100,7 @@ def test_cli_errors_are_one_line_and_keep_previous_files(tmp_path) -> None:
 @pytest.mark.slow
 def test_identification_recovers_a_hidden_servo(tmp_path) -> None:
     """Record the hidden servo through `duck sysid record`, fit with `duck sysid fit` (small budget)."""
-    result = sysid_recovery.run(tmp_path, scale=0.4, generations=15, popsize=8, polish=8)
+    result = sysid_recovery.run(tmp_path, scale=0.5, generations=15, popsize=8, polish=8)
     for name, p in result["parameters"].items():
         assert abs(p["ratio"] - 1.0) <= sysid_recovery.TOLERANCE, (name, p)
     assert result["rmse_ratio"] >= sysid_recovery.MIN_RMSE_RATIO, result
