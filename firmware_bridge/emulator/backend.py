@@ -46,6 +46,10 @@ class ServoBackend(abc.ABC):
         """Move a servo by hand (torque off): calibration and tests use this."""
         raise NotImplementedError(f"{type(self).__name__} cannot move servos by hand")
 
+    def clock_s(self) -> float:
+        """The servo's own clock (Realtime Tick): the backend's physics time where it has one."""
+        return time.monotonic()
+
 
 class IdealBackend(ServoBackend):
     """First-order servos: position follows the goal with time constant ``tau_s``.

@@ -27,6 +27,7 @@ FIRMWARE_VERSION = 52  # >= 46: supports Fast Sync/Bulk Read
 PRESENT_VOLTAGE = 50  # 5.0 V: v1's UBEC rail (a backend with a ``supply_v`` attribute overrides it)
 _GAIN_REGS = (Reg.POSITION_P_GAIN, Reg.POSITION_I_GAIN, Reg.POSITION_D_GAIN, Reg.PWM_LIMIT, Reg.PWM_SLOPE)
 PRESENT_TEMPERATURE = 35
+REALTIME_TICK_WRAP = 32768  # Realtime Tick counts ms, 0..32767 (e-manual)
 
 # address -> register, for writes/reads that must cover whole registers.
 _REG_AT = {r.address: r for r in Reg}
@@ -128,6 +129,7 @@ class EmulatedServo:
         self._set(Reg.PRESENT_POSITION, int(round(2048 + sign * pos / RAD_PER_TICK)))
         self._set(Reg.PRESENT_VELOCITY, int(round(sign * vel / RAD_S_PER_VELOCITY_UNIT)))
         self._set(Reg.PRESENT_CURRENT, int(round(sign * cur / self.info.amp_per_current_unit)))
+        self._set(Reg.REALTIME_TICK, int(self.backend.clock_s() * 1000.0) % REALTIME_TICK_WRAP)
         supply = getattr(self.backend, "supply_v", None)
         self._set(Reg.PRESENT_INPUT_VOLTAGE, PRESENT_VOLTAGE if supply is None else int(round(supply * 10)))
         duty_of = getattr(self.backend, "pwm_duty", None)
