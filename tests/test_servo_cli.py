@@ -77,7 +77,7 @@ def test_calibrate_writes_offsets_that_round_trip(emu, tmp_path, capsys, monkeyp
     assert len(rows) == 13
     for row in rows:
         name, _sid, pos, _vel, _cur, volts, temp, torque, errors = row.split()
-        assert abs(float(pos)) < 0.002 and volts == "7.4" and temp == "35" and torque == "off" and errors == "-"
+        assert abs(float(pos)) < 0.002 and volts == "5.0" and temp == "30" and torque == "off" and errors == "-"
 
 
 def test_calibrate_scripted_with_yes(emu, tmp_path, capsys):

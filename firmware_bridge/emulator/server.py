@@ -26,6 +26,7 @@ from firmware_bridge.control_table import BAUD_TO_CODE, Reg
 from firmware_bridge.emulator.backend import IdealBackend, ServoBackend
 from firmware_bridge.emulator.faults import Fault, FaultKind
 from firmware_bridge.emulator.firmware import EmulatedServo
+from firmware_bridge.emulator.power import PowerModel
 from firmware_bridge.protocol import (
     BROADCAST_ID,
     ErrorNumber,
@@ -57,8 +58,11 @@ class SoftwareServo:
         check_baud: bool = True,
     ) -> None:
         self.backend = backend or IdealBackend()
-        self.servos = [EmulatedServo(s.servo_id, s.model, BAUD_TO_CODE[baud], return_delay, self.backend)
+        self.power = PowerModel()
+        self.servos = [EmulatedServo(s.servo_id, s.model, BAUD_TO_CODE[baud], return_delay, self.backend, self.power)
                        for s in servos]
+        # The supply sags with the current every energised servo draws.
+        self.power.currents = lambda: [self.backend.read(s.boot_id)[2] for s in self.servos if s.torque_on]
         self.check_baud = check_baud
         self.faults: list[Fault] = []
         self.path: str | None = None
@@ -127,6 +131,12 @@ class SoftwareServo:
                 for s in self.servos:
                     if fault.hits(s.boot_id):
                         s.set_hardware_error(fault.bits)
+            if fault.kind is FaultKind.SAG:
+                self.power.sag(fault.value)
+            if fault.kind is FaultKind.HEAT:
+                for s in self.servos:
+                    if fault.hits(s.boot_id):
+                        self.power.heat(s.boot_id, fault.value)
             if fault.kind is FaultKind.STUCK:
                 for s in self.servos:
                     if fault.hits(s.boot_id):
@@ -137,6 +147,7 @@ class SoftwareServo:
         """Remove faults. Latched hardware errors stay until a REBOOT, as on hardware."""
         with self._lock:
             self.faults.clear()
+            self.power.cool()
             for s in self.servos:
                 s.stuck = False
 
@@ -234,6 +245,11 @@ class SoftwareServo:
                 err = s.factory_reset(p[0])
                 if target != BROADCAST_ID and s.status_return_level >= 2:
                     self._reply(s, t, b"", err, reply_id=old_id, baud=old_baud)
+        elif inst == Instruction.CLEAR:
+            for s in addressed:
+                err = s.clear(p)
+                if target != BROADCAST_ID and s.status_return_level >= 2:
+                    self._reply(s, t, b"", err)
         elif inst == Instruction.REBOOT:
             for s in addressed:
                 if target != BROADCAST_ID and s.status_return_level >= 2:
@@ -265,7 +281,9 @@ class SoftwareServo:
                 self._reply(s, t, b"", ErrorNumber.INSTRUCTION)
 
     def _multi_read(self, items, listeners, t: float, fast: bool) -> None:
-        by_id = {s.servo_id: s for s in listeners}
+        # Sync/Bulk Read are read instructions: a servo at Status Return Level 0 (ping only)
+        # reads nothing back (e-manual, Status Return Level(68)); in a Fast read it breaks the chain.
+        by_id = {s.servo_id: s for s in listeners if s.status_return_level >= 1}
         if fast:
             parts = []
             delay = None
