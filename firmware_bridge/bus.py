@@ -411,6 +411,31 @@ class DynamixelBus:
 
         return self._txrx(servo_id, call, check_alert=False), alert
 
+    def read_once(self, servo_id: int, start: Reg, length: int) -> tuple[bytes, int]:
+        """One Read of ``length`` bytes from ``start``, no retry: (data, status error byte).
+
+        For slow background polling inside a control cycle (health), where a miss is
+        counted rather than waited for. Raises the typed error of the failed attempt.
+        """
+        port = self.port
+        port.expect(self.read_once_wire_bytes(length), max(0.0, self._wire_free_at - time.perf_counter()) * 1e3)
+        data, result, error = self._ph.readTxRx(port, servo_id, start.address, length)
+        if result == sdk.COMM_RX_TIMEOUT:
+            raise ServoMissingError([servo_id], "no reply to a health read")
+        if result != sdk.COMM_SUCCESS:
+            raise CorruptPacketError(f"servo {servo_id}: {self._ph.getTxRxResult(result)}")
+        if error & ~ALERT_BIT:
+            raise ServoStatusError(servo_id, error_name(error))
+        return bytes(data), error
+
+    @staticmethod
+    def read_once_wire_bytes(length: int) -> int:
+        return 14 + STATUS_OVERHEAD + length
+
+    def read_once_timeout_s(self, length: int) -> float:
+        """How long :meth:`read_once` waits at most (plus any bytes still on the wire)."""
+        return self.port.timeout_ms(self.read_once_wire_bytes(length)) / 1000.0
+
     def _txrx(self, servo_id: int, call, check_alert: bool):
         """Run one SDK request/response with bounded retries; map results to typed errors."""
         last: BusError | None = None

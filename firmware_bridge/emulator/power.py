@@ -7,7 +7,7 @@ on the hot path.
 - Supply: an open-circuit voltage behind a source resistance shared by every
   servo on the bus: ``V = V_open - R_source * sum(|I_servo|)``. The default
   5.0 V is the X330's recommended supply (e-manual specifications: 3.7 ~ 6.0 V,
-  recommended 5.0 V), the UBEC rail of the v1 robot; 0.1 ohm stands for the
+  recommended 5.0 V), the UBEC rail of the v1 robot; 0.05 ohm stands for the
   regulator's droop and the daisy-chained power wires.
 - Heat: each servo is one thermal mass, ``dT/dt = (T_target - T) / tau``, with
   ``T_target = ambient + R_th * I^2 * R_winding``. R_winding 3.3 ohm follows
@@ -28,12 +28,12 @@ import time
 from collections.abc import Callable
 
 DEFAULT_SUPPLY_V = 5.0
-SOURCE_RESISTANCE_OHM = 0.1
+SOURCE_RESISTANCE_OHM = 0.05
 AMBIENT_C = 30.0
 WINDING_RESISTANCE_OHM = 3.3
 THERMAL_RESISTANCE_K_PER_W = 20.0
 THERMAL_TAU_S = 300.0
-FAULT_TAU_S = 1.0  # how fast an injected heat fault drives the winding to its target
+FAULT_TAU_S = 0.5  # how fast an injected heat fault drives the winding to its target
 
 
 class PowerModel:
