@@ -364,13 +364,13 @@ def _position_limits(robot: Robot, st: _State) -> CheckResult:
 
 
 def needed_gains(model: str) -> dict[str, int]:
-    """Position P/I/D the policy needs: the servo's factory gains, which the sim's actuators are
-    built around (duck.sim.servo_backend scales kp by P / factory P)."""
-    from firmware_bridge.control_table import Reg, model_info
+    """Position P/I/D the policy needs: the servo model's factory gains (firmware_bridge.servo_model),
+    which the sim's actuators are built around and `duck run` keeps after its ramp. When the
+    contract's servo profile fixes other gains, they come from there."""
+    from firmware_bridge.servo_model import servo_params
 
-    d = model_info(model).defaults
-    return {"POSITION_P_GAIN": d[Reg.POSITION_P_GAIN], "POSITION_I_GAIN": d[Reg.POSITION_I_GAIN],
-            "POSITION_D_GAIN": d[Reg.POSITION_D_GAIN]}
+    g = servo_params(model).factory_gains
+    return {"POSITION_P_GAIN": g.p, "POSITION_I_GAIN": g.i, "POSITION_D_GAIN": g.d}
 
 
 def _gains(robot: Robot, st: _State) -> CheckResult:
