@@ -97,3 +97,14 @@ def test_suggested_mount_makes_upright_read_upright(mount):
     gravity_sensor = actual.T @ np.array([0.0, 0.0, -1.0])
     suggestion = parse_mount(suggest_mount(gravity_sensor, np.eye(3)))
     assert np.allclose(suggestion @ gravity_sensor, [0.0, 0.0, -1.0])
+
+
+def test_real_robot_path_without_hardware_fails_cleanly(capsys, tmp_path):
+    """No U2D2, no I2C on this machine: the port fails with its fix, the bus checks are skipped
+    (the port is the one thing to fix), and there is no traceback."""
+    code = main(["doctor", "--port", str(tmp_path / "ttyUSB9"), "--yes", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    status = {c["id"]: c["status"] for c in out["checks"]}
+    assert code == 1 and status["port"] == "fail" and "plug in the U2D2" in out["checks"][0]["fix"]
+    assert all(status[c] == "skip" for c in ("latency", "baud", "servos", "bus_settings", "gains", "supply"))
+    assert status["imu"] in ("fail", "pass") and status["gamepad"] in ("warn", "pass")

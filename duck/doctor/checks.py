@@ -460,14 +460,14 @@ def _imu(robot: Robot, st: _State) -> CheckResult:
 
     try:
         imu = robot.open_imu()
-    except (ImuError, UserError) as exc:
+    except (ImuError, UserError, OSError) as exc:
         return CheckResult("imu", FAIL, f"the IMU does not answer: {exc}",
                            "check the BNO055's wiring and address (0x28/0x29) and `--imu-config`; "
                            "`i2cdetect -y 1` should list it")
     try:
         robot.confirm_upright()
         sample = imu.read()
-    except ImuError as exc:
+    except (ImuError, OSError) as exc:
         return CheckResult("imu", FAIL, f"the IMU does not answer: {exc}", "check the BNO055's wiring and power")
     finally:
         imu.close()
