@@ -83,6 +83,11 @@ def test_indirect_data_follows_indirect_address(port, emu):
     # An Indirect Address must name 64 ~ 227.
     assert call(PH.write2ByteTxRx, port, XC, 168, 10) == (sdk.COMM_SUCCESS, ErrorNumber.DATA_RANGE)
     assert call(PH.write2ByteTxRx, port, XC, 168, 228) == (sdk.COMM_SUCCESS, ErrorNumber.DATA_RANGE)
+    # Indirect Address entries, like EEPROM, only change with torque off; Indirect Data still works.
+    assert w(port, XC, Reg.TORQUE_ENABLE, 1) == 0
+    assert call(PH.write2ByteTxRx, port, XC, 168, 65) == (sdk.COMM_SUCCESS, ErrorNumber.ACCESS)
+    assert call(PH.write1ByteTxRx, port, XC, 212, 0) == (sdk.COMM_SUCCESS, 0)
+    assert r(port, XC, Reg.LED) == 0
 
 
 def test_extended_position_takes_multi_turn_goals_and_clear_resets_the_turns(port, emu):

@@ -245,7 +245,9 @@ class EmulatedServo:
                         < CONTROL_TABLE_SIZE:
                     return ErrorNumber.DATA_RANGE
                 if self.torque_on:
-                    return ErrorNumber.ACCESS  # like EEPROM: only with torque off (e-manual note)
+                    # Like EEPROM, only with torque off (ROBOTIS SDK indirect-address examples: "Indirect
+                    # address would not accessible when the torque is already enabled").
+                    return ErrorNumber.ACCESS
                 a += 2
                 continue
             reg = _COVER.get(a)
