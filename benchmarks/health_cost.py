@@ -8,6 +8,10 @@ monitor's reads/skips. The bus phase includes the one 3-byte health Read per cyc
 "skipped" counts cycles where that read did not fit before the deadline and was
 left for a later cycle.
 
+Before that, the bus alone: the software servo in its own process at 2 Mbps, 13 servos,
+cycles of Sync Write + state read alternating with cycles that add the health Read,
+so both kinds see the same machine; p50/p99 of each and the health read's wire time.
+
 Run it on a quiet machine (stop training first):
     python benchmarks/health_cost.py [--pairs 3] [--seconds 20] [--out benchmarks/results/health_cost.json]
 """
@@ -45,6 +49,52 @@ def one_run(seconds: float, health: bool) -> dict:
             "period_p99_error_ms": round(r["period_p99_error_ms"], 3), "health_monitor": r.get("health", {})}
 
 
+def bus_only(cycles: int = 600, baud: int = 2_000_000) -> dict:
+    """Cycle time without and with the health Read, interleaved, on the software servo."""
+    sys.path.insert(0, str(ROOT))
+    from firmware_bridge.bench import start_emulator
+    from firmware_bridge.bus import DynamixelBus
+    from firmware_bridge.control_table import Reg
+    from firmware_bridge.spec import ServoSpec
+
+    ids = (10, 11, 12, 13, 14, 20, 21, 22, 23, 24, 30, 31, 32)
+    servos = [ServoSpec(i, "XL330-M288-T" if i >= 30 else "XC330-M288-T") for i in ids]
+    proc, path = start_emulator(servos, baud)
+    times: dict[bool, list[float]] = {False: [], True: []}
+    misses = 0
+    try:
+        with DynamixelBus(path, baud, servos, slack_ms=5.0, max_stale_reads=cycles + 100) as bus:
+            bus.ping_all()
+            goal = np.zeros(len(ids))
+            for k in range(cycles + 20):
+                health = bool(k % 2)
+                t0 = time.perf_counter()
+                bus.write_goal_positions(goal)
+                state = bus.read_state()
+                if health:
+                    try:
+                        bus.read_once(ids[k % len(ids)], Reg.PRESENT_INPUT_VOLTAGE, 3)
+                    except Exception:  # noqa: BLE001 - a late reply on a loaded box: counted, not timed
+                        misses += 1
+                        continue
+                dt = time.perf_counter() - t0
+                if k >= 20 and not state.stale:
+                    times[health].append(dt * 1e3)
+                time.sleep(0.002)
+            wire_ms = bus.read_once_wire_bytes(3) * 10.0 / baud * 1e3
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+    out = {"baud": baud, "health_read_wire_ms": round(wire_ms, 3), "health_read_misses": misses}
+    for health, name in ((False, "off"), (True, "on")):
+        v = np.array(times[health])
+        out[name] = {"cycles": int(v.size), "p50_ms": round(float(np.percentile(v, 50)), 3),
+                     "p99_ms": round(float(np.percentile(v, 99)), 3)}
+    out["p50_added_ms"] = round(out["on"]["p50_ms"] - out["off"]["p50_ms"], 3)
+    out["p99_added_ms"] = round(out["on"]["p99_ms"] - out["off"]["p99_ms"], 3)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pairs", type=int, default=3)
@@ -52,6 +102,8 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "health_cost.json")
     args = p.parse_args()
     report = {"date": time.strftime("%Y-%m-%d %H:%M"), "load_average_at_start": os.getloadavg(), "runs": []}
+    report["bus_only"] = bus_only()
+    print("bus only:", json.dumps(report["bus_only"]), flush=True)
     for k in range(args.pairs):
         for health in (False, True):
             run = one_run(args.seconds, health)
