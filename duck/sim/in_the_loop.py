@@ -9,7 +9,8 @@ as it would open ``/dev/ttyUSB0``. The child also publishes the simulated IMU
 interface as the BNO055.
 
 Faults (``--fault NAME[@T][:SERVO]``) are scheduled relative to the policy
-hand-over: bus faults are injected in the emulator, ``imu_stale`` freezes the
+hand-over: bus faults are injected in the emulator (``voltage_sag`` and
+``overheat`` through its supply/heat model), ``imu_stale`` freezes the
 published IMU, ``estop``/``gamepad_unplug`` act through a scripted evdev pad,
 ``nan``/``overrun`` are injected on the runtime side.
 """
