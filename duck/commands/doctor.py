@@ -18,6 +18,7 @@ EXIT_SAFE, EXIT_NOT_SAFE = 0, 1
 # The software servo runs in this process, so a busy machine delays its replies by its scheduling
 # slack; the doctor is not timing-critical, so wait generously (duck run --sim uses 6 ms).
 SIM_LATENCY_MS = 20.0
+SIM_RETRIES = 5
 
 
 def register(sub: Any) -> None:
@@ -64,7 +65,7 @@ def doctor(args: argparse.Namespace) -> int:
                           else args.calibration, open_imu=lambda: rig.open_imu(imu_config.mount_matrix),
                           find_gamepad=rig.find_gamepad, confirm_upright=lambda: None, sysfs=rig.sysfs,
                           policy=args.policy, imu_mount=imu_config.mount_matrix, label="(software servo)",
-                          bus_latency_ms=SIM_LATENCY_MS)
+                          bus_latency_ms=SIM_LATENCY_MS, bus_retries=SIM_RETRIES)
             results = run_checks(robot)
     else:
         robot = Robot(port=args.port, baud=args.baud, calibration=args.calibration,

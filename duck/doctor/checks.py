@@ -60,6 +60,7 @@ class Robot:
     policy: Path | None = None
     imu_mount: np.ndarray = field(default_factory=lambda: np.eye(3))  # the config's mount, for the fix line
     bus_latency_ms: float | None = None  # None: the adapter's own latency timer (as duck run)
+    bus_retries: int = 2  # per request, for the checks' reads and writes
     contract: RobotContract = CONTRACT
     label: str = ""
 
@@ -76,12 +77,13 @@ class _State:
     policy: Any = None
     silent: set[int] = field(default_factory=set)  # status level < 2: writes get no reply (bus_settings says so)
     latency_ms: float | None = None
+    retries: int = 2
 
 
 def run_checks(robot: Robot) -> list[CheckResult]:
     from firmware_bridge import BusError
 
-    st = _State(latency_ms=robot.bus_latency_ms)
+    st = _State(latency_ms=robot.bus_latency_ms, retries=robot.bus_retries)
     results: list[CheckResult] = []
     try:
         for check in _CHECKS:
@@ -232,7 +234,7 @@ def _servos(robot: Robot, st: _State) -> CheckResult:
     expected = [j for j in joints if j.servo_id not in st.excused]
     if not expected:
         return _skip("servos", "no servo answers at the expected baud (see baud)")
-    st.bus = _open_bus(st.port, robot.baud, expected, latency_ms=st.latency_ms)
+    st.bus = _open_bus(st.port, robot.baud, expected, retries=st.retries, latency_ms=st.latency_ms)
     problems, fixes = [], []
     found = {}
     for j in expected:
@@ -251,7 +253,7 @@ def _servos(robot: Robot, st: _State) -> CheckResult:
             strays = {f.servo_id: f.model_number for f in scan(st.port, [robot.baud])
                       if f.servo_id not in robot.contract.servo_ids}
         finally:
-            st.bus = _open_bus(st.port, robot.baud, expected, latency_ms=st.latency_ms)
+            st.bus = _open_bus(st.port, robot.baud, expected, retries=st.retries, latency_ms=st.latency_ms)
     for j in missing:
         same_model = [i for i, m in strays.items() if m == model_info(j.servo_model).model_number]
         if same_model:
