@@ -16,6 +16,7 @@ import pytest
 from firmware_bridge import ServoSpec
 from firmware_bridge.control_table import HardwareError, OperatingMode, Reg
 from firmware_bridge.emulator import Fault, FaultKind, IdealBackend, SoftwareServo
+from firmware_bridge.emulator.power import AMBIENT_C
 from firmware_bridge.protocol import ErrorNumber
 
 BAUD = 1_000_000
@@ -215,7 +216,7 @@ def test_supply_sags_under_load_and_a_sag_fault_drops_it(port, emu):
 
 
 def test_heat_fault_warms_the_winding_and_the_limit_shuts_it_down(port, emu):
-    assert r(port, XC, Reg.PRESENT_TEMPERATURE) == 30
+    assert r(port, XC, Reg.PRESENT_TEMPERATURE) == AMBIENT_C
     emu.inject(Fault(FaultKind.HEAT, XC, value=95.0))
     temps = []
     for _ in range(8):

@@ -49,7 +49,7 @@ def poll(monitor, n):
 def test_round_robin_reads_every_servo_in_turn(rig):
     emu, monitor, lines = rig
     assert poll(monitor, 13) == []
-    assert monitor.reads == 13 and (monitor.voltage_v == 5.0).all() and (monitor.temperature_c == 30).all()
+    assert monitor.reads == 13 and (monitor.voltage_v == 5.0).all() and (monitor.temperature_c == 35).all()
     assert lines == [] and monitor.take_events() == []
 
 

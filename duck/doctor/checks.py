@@ -365,30 +365,56 @@ def _position_limits(robot: Robot, st: _State) -> CheckResult:
     return CheckResult(r.id, r.status, r.detail, _setup_all(robot, st) if r.status == FAIL else "")
 
 
-def needed_gains(model: str) -> dict[str, int]:
-    """Position P/I/D the policy needs: the servo model's factory gains (firmware_bridge.servo_model),
-    which the sim's actuators are built around and `duck run` keeps after its ramp. When the
-    contract's servo profile fixes other gains, they come from there."""
-    from firmware_bridge.servo_model import servo_params
+def _profile(robot: Robot, st: _State):
+    """The servo profile the policy was trained for (its ONNX metadata), else the installed one."""
+    from duck.servo_profile import SERVO_PROFILE, policy_servo_profile
 
-    g = servo_params(model).factory_gains
+    if st.policy is not None:
+        return policy_servo_profile(st.policy.metadata)[0]
+    return SERVO_PROFILE
+
+
+def needed_gains(profile, model: str) -> dict[str, int]:
+    """Position P/I/D the policy is trained with (the servo profile), by register name."""
+    g = profile.gains_for(model)
     return {"POSITION_P_GAIN": g.p, "POSITION_I_GAIN": g.i, "POSITION_D_GAIN": g.d}
 
 
 def _gains(robot: Robot, st: _State) -> CheckResult:
+    """P/I/D are RAM: a fresh power-on has the factory gains and `duck run` writes the profile's
+    after its ramp, so either is fine; anything else means a tool changed them. PWM Limit and PWM
+    Slope are EEPROM, which `duck run` does not write: they must be what the policy needs."""
     from firmware_bridge.control_table import Reg
+    from firmware_bridge.servo_model import servo_params
+
+    profile = _profile(robot, st)
 
     def judge(j: Joint) -> str:
-        bad = [f"{name.split('_')[1]} {got} (needs {want})" for name, want in needed_gains(j.servo_model).items()
-               for got in [_read(st, j.servo_id, Reg[name])] if got != want]
-        return f"{_name(robot, j.servo_id)}: position gains {', '.join(bad)}" if bad else ""
+        params = servo_params(j.servo_model)
+        want = needed_gains(profile, j.servo_model)
+        factory = params.factory_gains
+        got = {name: _read(st, j.servo_id, Reg[name]) for name in want}
+        out = []
+        if got != want and got != {"POSITION_P_GAIN": factory.p, "POSITION_I_GAIN": factory.i,
+                                   "POSITION_D_GAIN": factory.d}:
+            out.append("position gains " + ", ".join(f"{n.split('_')[1]} {got[n]}" for n in want)
+                       + f" (the policy's: P {want['POSITION_P_GAIN']}, I {want['POSITION_I_GAIN']}, "
+                         f"D {want['POSITION_D_GAIN']}; factory: P {factory.p}, I {factory.i}, D {factory.d})")
+        g = profile.gains_for(j.servo_model)
+        pwm_limit = g.pwm_limit if g.pwm_limit is not None else factory.pwm_limit
+        pwm_slope = g.pwm_slope if g.pwm_slope is not None else factory.pwm_slope
+        for reg, need in ((Reg.PWM_LIMIT, pwm_limit), (Reg.PWM_SLOPE, pwm_slope)):
+            if need is not None and _read(st, j.servo_id, reg) != need:
+                out.append(f"{reg.name.lower().replace('_', ' ')} {_read(st, j.servo_id, reg)} (needs {need})")
+        return f"{_name(robot, j.servo_id)}: {'; '.join(out)}" if out else ""
 
     r = _each_present("gains", st, robot, judge)
     if r.status == PASS:
-        return CheckResult(r.id, PASS, "position P/I/D gains are the ones the policy was trained with")
+        return CheckResult(r.id, PASS, f"gains are the factory ones or servo profile {profile.name}'s "
+                                       "(duck run writes the profile's after its ramp)")
     return CheckResult(r.id, r.status, r.detail,
-                       "gains live in RAM: power-cycle the servos to get the factory gains back, and do not "
-                       "run tools that change them before `duck run`" if r.status == FAIL else "")
+                       _setup_all(robot, st) + " (writes the servo profile's gains; or power-cycle for the "
+                       "factory ones)" if r.status == FAIL else "")
 
 
 def _load_calibration(robot: Robot):
@@ -489,25 +515,20 @@ def _supply(robot: Robot, st: _State) -> CheckResult:
 
     if not st.present:
         return _skip("supply", "no servo to read the supply on (see servos)")
-    bad = []
-    volts = []
-    for j in st.present:
-        v = _read(st, j.servo_id, Reg.PRESENT_INPUT_VOLTAGE) * 0.1
-        volts.append(v)
-        lo, hi = health_limits(j.servo_model).supply_range_v
-        if not lo <= v <= hi:
-            bad.append((j, v, lo, hi))
+    profile = _profile(robot, st)
+    lo, hi = profile.supply_range_v
+    volts = {j.servo_id: _read(st, j.servo_id, Reg.PRESENT_INPUT_VOLTAGE) * 0.1 for j in st.present}
+    bad = {sid: v for sid, v in volts.items() if not lo - 1e-6 <= v <= hi + 1e-6}
     if not bad:
-        return CheckResult("supply", PASS, f"supply {min(volts):.1f}..{max(volts):.1f} V, within "
-                                           f"{health_limits(st.present[0].servo_model).supply_range_v[0]:.1f}.."
-                                           f"{health_limits(st.present[0].servo_model).supply_range_v[1]:.1f} V")
-    j, v, lo, hi = bad[0]
-    low = v < lo
-    return CheckResult("supply", FAIL, f"supply {v:.1f} V on {_name(robot, j.servo_id)}, outside {lo:.1f}..{hi:.1f} V "
-                                       f"({j.servo_model})",
-                       "charge or swap the battery" if low else
-                       f"the servos are rated {health_limits(j.servo_model).rated_supply_v:.1f} V: power them "
-                       "through the 5 V regulator, not straight from the battery")
+        return CheckResult("supply", PASS, f"supply {min(volts.values()):.1f}..{max(volts.values()):.1f} V, within "
+                                           f"the {lo:.1f}..{hi:.1f} V servo profile {profile.name} is trained for")
+    sid, v = next(iter(bad.items()))
+    rated = health_limits(next(j.servo_model for j in st.present if j.servo_id == sid)).rated_supply_v
+    return CheckResult("supply", FAIL, f"supply {v:.1f} V on {_name(robot, sid)}, outside the {lo:.1f}..{hi:.1f} V "
+                                       f"the policy is trained for",
+                       "charge or swap the battery" if v < lo else
+                       f"the servos are rated {rated:.1f} V: power them through the 5 V regulator, "
+                       "not straight from the battery")
 
 
 def _temperature(robot: Robot, st: _State) -> CheckResult:
@@ -563,7 +584,7 @@ def _settings_writable(robot: Robot, st: _State) -> CheckResult:
             # EEPROM (locked while torque is on) with the value it has, and the gains the policy needs.
             st.bus.write_register(j.servo_id, Reg.RETURN_DELAY_TIME,
                                   _read(st, j.servo_id, Reg.RETURN_DELAY_TIME), check_alert=False)
-            for name, value in needed_gains(j.servo_model).items():
+            for name, value in needed_gains(_profile(robot, st), j.servo_model).items():
                 st.bus.write_register(j.servo_id, Reg[name], value, check_alert=False)
         except BusError as exc:
             bad.append(f"{_name(robot, j.servo_id)}: {exc}")
@@ -573,6 +594,7 @@ def _settings_writable(robot: Robot, st: _State) -> CheckResult:
     return CheckResult("settings_writable", PASS, "the policy's servo settings can be written to every servo")
 
 
-_CHECKS = (_port, _latency, _baud, _servos, _bus_settings, _operating_mode, _position_limits, _gains,
-           _calibration, _imu, _supply, _temperature, _gamepad, _policy_contract, _settings_writable)
+# The policy first: its servo profile says which gains and supply the later checks want.
+_CHECKS = (_policy_contract, _port, _latency, _baud, _servos, _bus_settings, _operating_mode, _position_limits,
+           _gains, _calibration, _imu, _supply, _temperature, _gamepad, _settings_writable)
 CHECK_IDS = tuple(c.__name__.lstrip("_") for c in _CHECKS)

@@ -111,6 +111,7 @@ class SimRig:
         return next((i for i in self.injections if i.name == name), None)
 
     def __enter__(self) -> SimRig:
+        from duck.servo_profile import SERVO_PROFILE
         from firmware_bridge import ServoCalibration, ServoSpec
         from firmware_bridge.control_table import BAUD_TO_CODE, OperatingMode, Reg
         from firmware_bridge.emulator import Fault, FaultKind, IdealBackend, SoftwareServo
@@ -125,6 +126,10 @@ class SimRig:
             lo, hi = limits_to_ticks(j.lower_rad, j.upper_rad, ServoCalibration())
             _write(s, Reg.MIN_POSITION_LIMIT, lo)
             _write(s, Reg.MAX_POSITION_LIMIT, hi)
+            gains = SERVO_PROFILE.gains_for(j.servo_model)
+            for reg, value in ((Reg.POSITION_P_GAIN, gains.p), (Reg.POSITION_I_GAIN, gains.i),
+                               (Reg.POSITION_D_GAIN, gains.d)):
+                _write(s, reg, value)
             self.emu.backend.set_position(j.servo_id, j.home_rad)  # resting in the home crouch
         # ---- injections ----------------------------------------------------------------------
         for inj in self.injections:

@@ -7,7 +7,8 @@ before the cycle's deadline. With 13 servos at 50 Hz every servo is read about
 every 0.26 s: voltage and temperature change over seconds, so that is plenty.
 
 Thresholds come from :mod:`firmware_bridge.health_limits` (per servo model, with
-sources). Crossing a warn level logs a ``health_warn`` event and prints one console
+sources); the low-voltage warning from the servo profile's trained supply range when
+the runner has one. Crossing a warn level logs a ``health_warn`` event and prints one console
 line (once, until the value recovers). Crossing a stop level on
 ``stop_reads`` reads in a row (a single sagging read during a step is not a drained
 battery) returns a fault: ``low_voltage`` or ``overheat``, whose reaction (hold,
@@ -42,7 +43,8 @@ class HealthConfig:
 class HealthMonitor:
     """Round-robin voltage/temperature reads and per-servo bus error counts; see the module docstring."""
 
-    def __init__(self, bus, contract: RobotContract = CONTRACT, config: HealthConfig | None = None) -> None:
+    def __init__(self, bus, contract: RobotContract = CONTRACT, config: HealthConfig | None = None,
+                 supply_range_v: tuple[float, float] | None = None) -> None:
         from firmware_bridge.control_table import Reg
         from firmware_bridge.health_limits import health_limits
 
@@ -50,6 +52,10 @@ class HealthMonitor:
         self._start = Reg[_START_ADDRESS_NAME]
         self.ids = [j.servo_id for j in contract.joints]
         self.limits = [health_limits(j.servo_model) for j in contract.joints]
+        # Warn when the supply leaves the range the policy was trained for (the servo profile's),
+        # else at the servo model's warn level; stop at the servo model's stop level either way.
+        self.warn_v = [supply_range_v[0] if supply_range_v is not None else lim.low_voltage_warn_v
+                       for lim in self.limits]
         n = len(self.ids)
         self.voltage_v = np.full(n, np.nan)
         self.temperature_c = np.full(n, np.nan)
@@ -103,8 +109,9 @@ class HealthMonitor:
 
     def _judge(self, k: int) -> Fault | None:
         lim, sid, volts, temp = self.limits[k], self.ids[k], self.voltage_v[k], self.temperature_c[k]
-        self._warn_once("low_voltage", 0, volts < lim.low_voltage_warn_v, volts > lim.low_voltage_warn_v + 0.1,
-                        f"supply {volts:.1f} V below {lim.low_voltage_warn_v:.1f} V (read on servo {sid}); "
+        warn_v = self.warn_v[k]
+        self._warn_once("low_voltage", 0, volts < warn_v, volts > warn_v + 0.1,
+                        f"supply {volts:.1f} V below {warn_v:.1f} V (read on servo {sid}); "
                         f"the run stops at {lim.low_voltage_stop_v:.1f} V: charge or swap the battery")
         self._warn_once("overheat", sid, temp >= lim.temperature_warn_c, temp < lim.temperature_warn_c - 2,
                         f"servo {sid} ({self.c.joints[k].name}) at {temp:.0f} degC, warn {lim.temperature_warn_c:.0f}; "

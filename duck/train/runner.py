@@ -6,6 +6,8 @@ A run directory holds:
   checkpoints/step_<N>.zip + step_<N>_vecnormalize.pkl   (the latest two are kept)
   tb/                  TensorBoard logs: every reward term, episode length, fall rate, evals
   evals.jsonl          periodic evaluation results
+  scores.jsonl, scores.png, best/   checkpoints scored against the walk bar while training, and
+                       the best of them (duck/train/scoring.py; ``duck export RUN`` takes it)
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from duck.paths import REPO_ROOT
 from duck.sim.vec_env import DuckVecEnv
 from duck.train.asymmetric import AsymmetricActorCriticPolicy
 from duck.train.config import TrainConfig
+from duck.train.scoring import BackgroundScorer
 from duck.train.symmetry import SymmetricPPO
 from duck.transforms import heading_frame, quat_to_yaw
 
@@ -104,6 +107,8 @@ class TrainingCallback(BaseCallback):
         self.bar = None
         self.t0 = time.time()
         self.steps0 = 0
+        self.scorer = BackgroundScorer(run_dir, cfg.score) if cfg.score.enabled else None
+        self.last_scored = -1
 
     def _on_training_start(self) -> None:
         from tqdm import tqdm
@@ -116,6 +121,8 @@ class TrainingCallback(BaseCallback):
             self.sim.push_scale = 0.0
         self.next_ckpt = (self.num_timesteps // self.cfg.checkpoint_every_steps + 1) * self.cfg.checkpoint_every_steps
         self.next_eval = (self.num_timesteps // self.cfg.eval_every_steps + 1) * self.cfg.eval_every_steps
+        every = self.cfg.score.every_steps
+        self.next_score = max(self.cfg.score.start_steps, (self.num_timesteps // every + 1) * every)
         self.bar = tqdm(total=self.total, initial=self.num_timesteps, unit="step", unit_scale=True,
                         dynamic_ncols=True, mininterval=2.0, file=sys.stderr)
 
@@ -167,20 +174,32 @@ class TrainingCallback(BaseCallback):
                                  ret=f"{np.mean([e['r'] for e in ep]):.0f}" if ep else "-")
         elapsed = time.time() - self.t0
         self.logger.record("time/wall_steps_per_s", (self.num_timesteps - self.steps0) / max(elapsed, 1e-9))
+        if self.scorer is not None:
+            self.scorer.poll()
         self.terms, self.falls, self.lengths = {}, [], []
         self.rollout_env_steps = 0
 
     def _on_training_end(self) -> None:
-        self.save_checkpoint()
+        self.save_checkpoint(final=True)
         self.bar.close()
+        if self.scorer is not None and self.scorer.pending():
+            print(f"scoring the last {self.scorer.pending()} checkpoint(s) against the walk bar "
+                  f"(log: {self.scorer.log})", file=sys.stderr)
+            self.scorer.finish(lambda text: print(text, file=sys.stderr))
 
-    def save_checkpoint(self) -> None:
+    def save_checkpoint(self, final: bool = False) -> None:
         ckpt_dir = self.run_dir / "checkpoints"
         ckpt_dir.mkdir(exist_ok=True)
         stem = ckpt_dir / f"step_{self.num_timesteps}"
         self.model.save(str(stem) + ".zip")
         self.model.get_vec_normalize_env().save(str(stem) + "_vecnormalize.pkl")
         curriculum_state_path(Path(str(stem) + ".zip")).write_text(json.dumps({"push_scale": self.sim.push_scale}))
+        due = self.num_timesteps >= self.next_score or (final and self.num_timesteps >= self.cfg.score.start_steps)
+        if self.scorer is not None and due and self.num_timesteps != self.last_scored:
+            self.scorer.submit(Path(str(stem) + ".zip"), round(time.time() - self.t0, 1))
+            self.last_scored = self.num_timesteps
+            while self.next_score <= self.num_timesteps:
+                self.next_score += self.cfg.score.every_steps
         ckpts = sorted(ckpt_dir.glob("step_*.zip"), key=lambda p: int(p.stem.split("_")[1]))
         for old in ckpts[:-2]:
             old.unlink(missing_ok=True)
@@ -287,7 +306,11 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
     remaining = cfg.total_steps - model.num_timesteps
     if remaining > 0:
         callback = TrainingCallback(cfg, run_dir, cfg.total_steps, push_scale)
-        model.learn(remaining, callback=callback, reset_num_timesteps=checkpoint is None, tb_log_name="ppo")
+        try:
+            model.learn(remaining, callback=callback, reset_num_timesteps=checkpoint is None, tb_log_name="ppo")
+        finally:
+            if callback.scorer is not None:
+                callback.scorer.stop()  # only still running when training was interrupted
     venv.close()
     final = latest_checkpoint(run_dir)
     return final[0] if final else run_dir

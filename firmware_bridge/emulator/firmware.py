@@ -30,6 +30,7 @@ FIRMWARE_VERSION = 52  # >= 46: supports Fast Sync/Bulk Read
 EXTENDED_GOAL_RANGE = (-1_048_575, 1_048_575)
 # Clear (0x10) parameters for "reset the multi-turn information" (e-manual, Protocol 2.0 Clear).
 CLEAR_MULTI_TURN = bytes([0x01, 0x44, 0x58, 0x4C, 0x22])
+_GAIN_REGS = (Reg.POSITION_P_GAIN, Reg.POSITION_I_GAIN, Reg.POSITION_D_GAIN, Reg.PWM_LIMIT, Reg.PWM_SLOPE)
 
 # address -> register, for writes/reads that must cover whole registers.
 _REG_AT = {r.address: r for r in Reg}
@@ -130,6 +131,11 @@ class EmulatedServo:
         for reg, value in keep.items():
             self._set(reg, value)
         self.backend.set_torque(self._bid(), False)
+        self._push_gains()
+
+    def _push_gains(self) -> None:
+        self.backend.set_gains(self._bid(), self.get(Reg.POSITION_P_GAIN), self.get(Reg.POSITION_I_GAIN),
+                               self.get(Reg.POSITION_D_GAIN), self.get(Reg.PWM_LIMIT), self.get(Reg.PWM_SLOPE))
 
     def _bid(self) -> int:
         return self.boot_id
@@ -153,6 +159,9 @@ class EmulatedServo:
         self._set(Reg.PRESENT_POSITION, int(round(self._frame_ticks() + sign * pos / RAD_PER_TICK)))
         self._set(Reg.PRESENT_VELOCITY, int(round(sign * vel / RAD_S_PER_VELOCITY_UNIT)))
         self._set(Reg.PRESENT_CURRENT, int(round(sign * cur / self.info.amp_per_current_unit)))
+        duty_of = getattr(self.backend, "pwm_duty", None)
+        if duty_of is not None:
+            self._set(Reg.PRESENT_PWM, int(round(sign * duty_of(self._bid()) * 885)))
         self._set(Reg.HARDWARE_ERROR_STATUS, self.hardware_error)
         # Moving(122): 1 while |velocity| exceeds Moving Threshold(24) (e-manual).
         self._set(Reg.MOVING, int(abs(vel) / RAD_S_PER_VELOCITY_UNIT > self.get(Reg.MOVING_THRESHOLD)))
@@ -304,8 +313,8 @@ class EmulatedServo:
                 self.backend.set_torque(self._bid(), False)
         if touched & {Reg.GOAL_POSITION, Reg.TORQUE_ENABLE, Reg.DRIVE_MODE, Reg.HOMING_OFFSET}:
             self._send_goal()
-        if Reg.POSITION_P_GAIN in touched:
-            self.backend.set_p_gain(self._bid(), self.get(Reg.POSITION_P_GAIN))
+        if touched & set(_GAIN_REGS):
+            self._push_gains()
         return ErrorNumber.NONE
 
     def _send_goal(self) -> None:
@@ -358,6 +367,7 @@ class EmulatedServo:
         eeprom = bytes(self.table[:Reg.TORQUE_ENABLE.address])
         self._factory(keep_id=True, keep_baud=True)
         self.table[:Reg.TORQUE_ENABLE.address] = eeprom
+        self._push_gains()  # PWM Limit and Slope live in EEPROM
         self.hardware_error = 0
         self.registered = None
         self.turn_offset = 0

@@ -4,8 +4,8 @@ Both are read only when a client reads Present Input Voltage(144) or Present
 Temperature(146), and integrated lazily from the wall clock, so they cost nothing
 on the hot path.
 
-- Supply: an open-circuit voltage behind a source resistance shared by every
-  servo on the bus: ``V = V_open - R_source * sum(|I_servo|)``. The default
+- Supply: an open-circuit voltage (the backend's ``supply_v`` when it models one)
+  behind a source resistance shared by every servo on the bus: ``V = V_open - R_source * sum(|I_servo|)``. The default
   5.0 V is the X330's recommended supply (e-manual specifications: 3.7 ~ 6.0 V,
   recommended 5.0 V), the UBEC rail of the v1 robot; 0.05 ohm stands for the
   regulator's droop and the daisy-chained power wires.
@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 DEFAULT_SUPPLY_V = 5.0
 SOURCE_RESISTANCE_OHM = 0.05
-AMBIENT_C = 30.0
+AMBIENT_C = 35.0  # a warm room with the Pi and regulator inside the trunk
 WINDING_RESISTANCE_OHM = 3.3
 THERMAL_RESISTANCE_K_PER_W = 20.0
 THERMAL_TAU_S = 300.0
@@ -45,6 +45,7 @@ class PowerModel:
         self.source_ohm = float(source_ohm)
         self.ambient_c = float(ambient_c)
         self.currents: Callable[[], list[float]] = lambda: []
+        self.on_sag: Callable[[float], None] = lambda volts: None  # e.g. the physics' motor supply
         self.clock = clock
         self._lock = threading.Lock()
         self._temp: dict[int, tuple[float, float]] = {}  # id -> (temperature, time)
@@ -70,6 +71,7 @@ class PowerModel:
     def sag(self, supply_v: float) -> None:
         """The battery/regulator's open-circuit voltage drops to ``supply_v`` (load sag stays on top)."""
         self.supply_v = float(supply_v)
+        self.on_sag(self.supply_v)
 
     def heat(self, servo_id: int, target_c: float) -> None:
         """Drive ``servo_id``'s winding towards ``target_c`` (time constant FAULT_TAU_S)."""

@@ -26,7 +26,7 @@ from firmware_bridge.control_table import BAUD_TO_CODE, Reg
 from firmware_bridge.emulator.backend import IdealBackend, ServoBackend
 from firmware_bridge.emulator.faults import Fault, FaultKind
 from firmware_bridge.emulator.firmware import EmulatedServo
-from firmware_bridge.emulator.power import PowerModel
+from firmware_bridge.emulator.power import DEFAULT_SUPPLY_V, PowerModel
 from firmware_bridge.protocol import (
     BROADCAST_ID,
     ErrorNumber,
@@ -58,7 +58,11 @@ class SoftwareServo:
         check_baud: bool = True,
     ) -> None:
         self.backend = backend or IdealBackend()
-        self.power = PowerModel()
+        # A backend that models the supply (the servo-model MuJoCo backend) sets the open-circuit
+        # voltage, and a sag fault reaches its motor law too.
+        self.power = PowerModel(supply_v=getattr(self.backend, "supply_v", DEFAULT_SUPPLY_V))
+        if hasattr(self.backend, "supply_v"):
+            self.power.on_sag = lambda volts: setattr(self.backend, "supply_v", volts)
         self.servos = [EmulatedServo(s.servo_id, s.model, BAUD_TO_CODE[baud], return_delay, self.backend, self.power)
                        for s in servos]
         # The supply sags with the current every energised servo draws.
