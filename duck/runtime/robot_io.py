@@ -136,7 +136,10 @@ class RobotIO:
         from firmware_bridge.control_table import Reg, voltage_to_v
 
         try:
-            volts = {i: voltage_to_v(self.bus.read_register(i, Reg.PRESENT_INPUT_VOLTAGE)) for i in self.bus.ids}
+            # No alert check: past its Max Voltage Limit an X330 raises the input-voltage alert (and the
+            # XL330's Shutdown drops torque), but the reading is valid and is what the user needs to see.
+            volts = {i: voltage_to_v(self.bus.read_register(i, Reg.PRESENT_INPUT_VOLTAGE, check_alert=False))
+                     for i in self.bus.ids}
         except BusError as exc:
             raise UserError(f"could not read the servos' supply voltage: {exc}") from None
         lo, hi = supply_range_v

@@ -75,6 +75,7 @@ class EmulatedServo:
         self.backend = backend
         self.power = power or PowerModel()
         self.turn_offset = 0  # ticks the Clear instruction took off Present Position (whole turns)
+        self.last_current_a = 0.0  # what the supply model sums: the current at the last refresh
         self.table = bytearray(CONTROL_TABLE_SIZE)
         self.hardware_error = 0
         self.registered: tuple[int, bytes] | None = None
@@ -155,6 +156,7 @@ class EmulatedServo:
         if self.stuck:
             return
         pos, vel, cur = self.backend.read(self._bid())
+        self.last_current_a = cur if self.torque_on else 0.0
         sign = self._sign()
         self._set(Reg.PRESENT_POSITION, int(round(self._frame_ticks() + sign * pos / RAD_PER_TICK)))
         self._set(Reg.PRESENT_VELOCITY, int(round(sign * vel / RAD_S_PER_VELOCITY_UNIT)))
@@ -167,7 +169,7 @@ class EmulatedServo:
         self._set(Reg.MOVING, int(abs(vel) / RAD_S_PER_VELOCITY_UNIT > self.get(Reg.MOVING_THRESHOLD)))
         if supply:
             volts = self.power.voltage_v()
-            celsius = self.power.temperature_c(self._bid(), cur if self.torque_on else 0.0)
+            celsius = self.power.temperature_c(self._bid(), self.last_current_a)
             self._set(Reg.PRESENT_INPUT_VOLTAGE, int(round(volts * 10)))
             self._set(Reg.PRESENT_TEMPERATURE, max(0, min(255, int(round(celsius)))))
             self._supply_protection()

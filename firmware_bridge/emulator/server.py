@@ -65,8 +65,10 @@ class SoftwareServo:
             self.power.on_sag = lambda volts: setattr(self.backend, "supply_v", volts)
         self.servos = [EmulatedServo(s.servo_id, s.model, BAUD_TO_CODE[baud], return_delay, self.backend, self.power)
                        for s in servos]
-        # The supply sags with the current every energised servo draws.
-        self.power.currents = lambda: [self.backend.read(s.boot_id)[2] for s in self.servos if s.torque_on]
+        # The supply sags with the current every energised servo draws: as of each servo's last
+        # refresh (the control loop's Sync Read refreshes all every cycle), so a supply read does
+        # not take the physics lock once per servo.
+        self.power.currents = lambda: [s.last_current_a for s in self.servos]
         self.check_baud = check_baud
         self.faults: list[Fault] = []
         self.path: str | None = None
