@@ -2,11 +2,11 @@
 
 The one place that knows how a servo-level property maps onto the sim's actuator model, used by
 the eval's transfer section (duck/evaluation/transfer.py). Today the actuators are MuJoCo
-position servos: torque = kp (target - q) - kv qdot, clipped to forcerange = the stall torque
-(mjcf/duck.xml), and the sim has no supply voltage and no backlash. The scalings below follow
-issue 20's servo model (``firmware_bridge.servo_model``, on main; not yet wired into the sim):
-there kp = kt/R V P gP, kv = kt/R V D gD and the torque limit = kt/R V duty_max all scale with
-the supply V, kp alone with the P gain ("stiffness-equivalent x1.4 is duty_per_p_rad x 1.4"),
+position servos: torque = kp (target - q) - kv qdot, clipped to forcerange = the stall torque,
+generated from issue 20's servo model (``firmware_bridge.servo_model``, duck/sim/actuators.py:
+option (a), the linear MJCF mapping); the sim has no backlash of its own. In the servo model
+kp = kt/R V P gP, kv = kt/R V D gD and the torque limit = kt/R V duty_max all scale with the
+supply V, kp alone with the P gain ("stiffness-equivalent x1.4 is duty_per_p_rad x 1.4"),
 and joint damping (back-EMF and viscous friction) with neither. So they stay right for its
 linear MJCF mapping (``mjcf_actuator``). If the sim runs the full law instead (``ServoBank``
 per substep), these functions set its parameters: stiffness -> ``duty_per_p_rad``, supply ->
@@ -40,13 +40,12 @@ def scale_stiffness(sim, factor: float) -> None:
 
 
 def trained_supply_range(cfg: EnvConfig) -> tuple[float, float]:
-    """The supply voltage range training randomizes over, as fractions of the nominal supply.
+    """The supply voltage range training randomizes over (``dr.supply_v``, the servo profile's
+    trained range), as fractions of the profile's nominal supply."""
+    from duck.servo_profile import SERVO_PROFILE
 
-    Until issue 20 wires the servo model into the sim, the sim has no supply voltage: the
-    stall-torque randomization (``dr.torque_limit_scale``) is what stands for a sagging or fresh
-    battery, so its range is the trained range. With the servo model this returns its
-    supply-voltage DR range divided by ``ServoParams.nominal_supply_v``."""
-    return cfg.dr.torque_limit_scale
+    lo, hi = cfg.dr.supply_v
+    return lo / SERVO_PROFILE.nominal_supply_v, hi / SERVO_PROFILE.nominal_supply_v
 
 
 def set_supply_scale(sim, scale: float) -> None:
