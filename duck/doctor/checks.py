@@ -199,7 +199,8 @@ def _baud(robot: Robot, st: _State) -> CheckResult:
     try:
         here = _answers(st.port, robot.baud, ids, robot, retries=2)
     except BusError as exc:
-        return CheckResult("baud", FAIL, f"cannot open {st.port} at {robot.baud} baud: {exc}",
+        port, st.port = st.port, None  # unusable: the later bus checks skip instead of failing again
+        return CheckResult("baud", FAIL, f"cannot open {port} at {robot.baud} baud: {exc}",
                            "check the port's permissions (dialout group) and that nothing else holds it")
     missing = [i for i in ids if i not in here]
     elsewhere: dict[int, list[int]] = {}
