@@ -53,8 +53,7 @@ def bus_only(cycles: int = 600, baud: int = 2_000_000) -> dict:
     """Cycle time without and with the health Read, interleaved, on the software servo."""
     sys.path.insert(0, str(ROOT))
     from firmware_bridge.bench import start_emulator
-    from firmware_bridge.bus import DynamixelBus
-    from firmware_bridge.control_table import Reg
+    from firmware_bridge.bus import HEALTH_BLOCK_SIZE, DynamixelBus
     from firmware_bridge.spec import ServoSpec
 
     ids = (10, 11, 12, 13, 14, 20, 21, 22, 23, 24, 30, 31, 32)
@@ -73,7 +72,7 @@ def bus_only(cycles: int = 600, baud: int = 2_000_000) -> dict:
                 state = bus.read_state()
                 if health:
                     try:
-                        bus.read_once(ids[k % len(ids)], Reg.PRESENT_INPUT_VOLTAGE, 3)
+                        bus.read_health_once(ids[k % len(ids)])
                     except Exception:  # noqa: BLE001 - a late reply on a loaded box: counted, not timed
                         misses += 1
                         continue
@@ -81,7 +80,7 @@ def bus_only(cycles: int = 600, baud: int = 2_000_000) -> dict:
                 if k >= 20 and not state.stale:
                     times[health].append(dt * 1e3)
                 time.sleep(0.002)
-            wire_ms = bus.read_once_wire_bytes(3) * 10.0 / baud * 1e3
+            wire_ms = bus.read_once_wire_bytes(HEALTH_BLOCK_SIZE) * 10.0 / baud * 1e3
     finally:
         proc.terminate()
         proc.wait(timeout=5)

@@ -33,6 +33,7 @@ from firmware_bridge.control_table import (
     model_info,
     to_signed,
     to_unsigned,
+    voltage_to_v,
 )
 from firmware_bridge.errors import (
     BusError,
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 DEFAULT_SLACK_MS = 0.5
 # Bytes of a status packet with no data: header 4, id 1, len 2, inst 1, err 1, crc 2.
 STATUS_OVERHEAD = 11
+# Present Input Voltage (144, 2 bytes) + Present Temperature (146, 1 byte).
+HEALTH_BLOCK_SIZE = Reg.PRESENT_TEMPERATURE.address + 1 - Reg.PRESENT_INPUT_VOLTAGE.address
 
 
 class _PortHandler(sdk.PortHandler):
@@ -427,6 +430,15 @@ class DynamixelBus:
         if error & ~ALERT_BIT:
             raise ServoStatusError(servo_id, error_name(error))
         return bytes(data), error
+
+    def read_health_once(self, servo_id: int) -> tuple[float, float]:
+        """(supply V, temperature degC) of one servo: Present Input Voltage(144) and Present
+        Temperature(146) in one 3-byte Read, no retry (the runtime's health round-robin)."""
+        data, _error = self.read_once(servo_id, Reg.PRESENT_INPUT_VOLTAGE, HEALTH_BLOCK_SIZE)
+        return voltage_to_v(int.from_bytes(data[0:2], "little")), float(data[2])
+
+    def health_read_timeout_s(self) -> float:
+        return self.read_once_timeout_s(HEALTH_BLOCK_SIZE)
 
     @staticmethod
     def read_once_wire_bytes(length: int) -> int:

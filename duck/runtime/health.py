@@ -1,8 +1,9 @@
 """Servo health during a run: supply voltage, temperatures and bus errors, on a slow round-robin.
 
-Each cycle, after the goal write, :meth:`HealthMonitor.poll` reads Present Input
-Voltage(144) and Present Temperature(146) of the next ``servos_per_cycle`` servos
-in one 3-byte Read each (no retry), but only when the read's worst case still fits
+Each cycle, after the goal write, :meth:`HealthMonitor.poll` reads the supply voltage
+and temperature of the next ``servos_per_cycle`` servos (``bus.read_health_once``: on a
+Dynamixel, Present Input Voltage(144) and Present Temperature(146) in one 3-byte Read,
+no retry), but only when the read's worst case still fits
 before the cycle's deadline. With 13 servos at 50 Hz every servo is read about
 every 0.26 s: voltage and temperature change over seconds, so that is plenty.
 
@@ -27,9 +28,6 @@ import numpy as np
 from duck.contract import CONTRACT, RobotContract
 from duck.runtime.safety import Fault
 
-_START_ADDRESS_NAME = "PRESENT_INPUT_VOLTAGE"
-_LENGTH = 3  # Present Input Voltage (2 bytes) + Present Temperature (1 byte)
-
 
 @dataclass
 class HealthConfig:
@@ -45,11 +43,9 @@ class HealthMonitor:
 
     def __init__(self, bus, contract: RobotContract = CONTRACT, config: HealthConfig | None = None,
                  supply_range_v: tuple[float, float] | None = None) -> None:
-        from firmware_bridge.control_table import Reg
         from firmware_bridge.health_limits import health_limits
 
         self.bus, self.c, self.cfg = bus, contract, config or HealthConfig()
-        self._start = Reg[_START_ADDRESS_NAME]
         self.ids = [j.servo_id for j in contract.joints]
         self.limits = [health_limits(j.servo_model) for j in contract.joints]
         # Warn when the supply leaves the range the policy was trained for (the servo profile's),
@@ -89,21 +85,19 @@ class HealthMonitor:
         self.last_read = -1
         fault = None
         for _ in range(self.cfg.servos_per_cycle):
-            worst = self.bus.read_once_timeout_s(_LENGTH) + self.cfg.margin_s
+            worst = self.bus.health_read_timeout_s() + self.cfg.margin_s
             if time.perf_counter() + worst > deadline:
                 self.skipped += 1
                 break
             k = self._next
             self._next = (self._next + 1) % len(self.ids)
             try:
-                data, _error = self.bus.read_once(self.ids[k], self._start, _LENGTH)
+                self.voltage_v[k], self.temperature_c[k] = self.bus.read_health_once(self.ids[k])
             except BusError:
                 self.bus_errors[k] += 1
                 continue
             self.reads += 1
             self.last_read = self.last_voltage_index = k
-            self.voltage_v[k] = int.from_bytes(data[0:2], "little") * 0.1
-            self.temperature_c[k] = data[2]
             fault = self._judge(k) or fault
         return fault
 

@@ -135,7 +135,7 @@ class Runner:
         self._stale_reads = 0
         self._health_fault: Fault | None = None
         self.health = None
-        if config.health and hasattr(io.bus, "read_once"):
+        if config.health and hasattr(io.bus, "read_health_once"):
             from duck.runtime.health import HealthMonitor
 
             profile = config.servo_profile
