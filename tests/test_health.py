@@ -107,9 +107,14 @@ def zeros(tmp_path_factory):
 @pytest.mark.parametrize(("fault", "code"), [("voltage_sag", 10), ("overheat", 11)])
 def test_duck_run_sim_safe_stop_on_health_fault(fault, code, zeros, tmp_path):
     log, out = tmp_path / "run.npz", tmp_path / "out.json"
-    r = subprocess.run([sys.executable, "-m", "duck.cli", "run", "--sim", "--policy", str(zeros), "--duration", "6",
-                        "--ramp", "0.5", "--fault", f"{fault}@0.5", "--log", str(log), "--json", str(out)],
-                       capture_output=True, text=True, timeout=120)
+    for attempt in range(3):
+        r = subprocess.run([sys.executable, "-m", "duck.cli", "run", "--sim", "--policy", str(zeros), "--duration",
+                            "6", "--ramp", "0.5", "--fault", f"{fault}@0.5", "--log", str(log), "--json", str(out)],
+                           capture_output=True, text=True, timeout=120)
+        # A stalled shared VM can trip the timing watchdogs (fall 3, stale 4, overruns 7) before the
+        # emulated fault builds up; that is not what this test is about, so run it again.
+        if r.returncode not in (3, 4, 7):
+            break
     assert "Traceback" not in r.stderr + r.stdout
     assert r.returncode == code, r.stdout + r.stderr
     summary = json.loads(out.read_text())
