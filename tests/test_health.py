@@ -107,7 +107,7 @@ def zeros(tmp_path_factory):
 @pytest.mark.parametrize(("fault", "code"), [("voltage_sag", 10), ("overheat", 11)])
 def test_duck_run_sim_safe_stop_on_health_fault(fault, code, zeros, tmp_path):
     log, out = tmp_path / "run.npz", tmp_path / "out.json"
-    for attempt in range(3):
+    for _attempt in range(3):
         r = subprocess.run([sys.executable, "-m", "duck.cli", "run", "--sim", "--policy", str(zeros), "--duration",
                             "6", "--ramp", "0.5", "--fault", f"{fault}@0.5", "--log", str(log), "--json", str(out)],
                            capture_output=True, text=True, timeout=120)
