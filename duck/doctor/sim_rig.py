@@ -22,7 +22,7 @@ from duck.contract import CONTRACT, RobotContract
 from duck.errors import UserError
 from duck.runtime.imu import ImuSample
 
-DEFAULT_SERVO = 12  # right_hip_pitch: rests at 0.6 rad in the home crouch, so a sign error shows
+DEFAULT_SERVO = 12  # right_hip_pitch: rests well away from 0 in the home crouch, so a sign error shows
 
 # name -> (what it breaks, the check it must fail)
 INJECTIONS = {
