@@ -11,11 +11,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks: servo bus cycle time, simulator throughput")
     bs = p.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
 
-    q = bs.add_parser("bus", help="control-cycle time at 1-4 Mbps vs. the wire-time lower bound")
+    q = bs.add_parser("bus", help="control-cycle time vs. the wire-time lower bound (Dynamixel or Feetech)")
     q.add_argument("--json", metavar="FILE", help="write one row per baud: baud, cycle_ms, wire_bound_ms, ratio")
     q.add_argument("--cycles", type=int, default=300, help="measured cycles per baud")
-    q.add_argument("--bauds", type=int, nargs="+", default=[1_000_000, 2_000_000, 3_000_000, 4_000_000])
-    q.add_argument("--no-fast", action="store_true", help="plain Sync Read instead of Fast Sync Read")
+    q.add_argument("--family", choices=("contract", "dynamixel", "feetech"), default="contract",
+                   help="servo family: the contract's (default), or feetech: the v2 robot's 14 STS3215 at "
+                        "upstream's IDs")
+    q.add_argument("--bauds", type=int, nargs="+",
+                   help="default: 1, 2, 3, 4 Mbps for Dynamixel; 1 Mbps (the STS maximum, upstream's) for Feetech")
+    q.add_argument("--no-fast", action="store_true", help="plain Sync Read instead of Fast Sync Read (Dynamixel)")
+    q.add_argument("--rt-priority", type=int, metavar="N",
+                   help="SCHED_FIFO priority for the measuring client, as `duck run --rt-priority` gives the loop")
     q.set_defaults(func=_run("duck.bench_bus"))
 
     q = bs.add_parser("sim", help="simulator throughput")

@@ -373,3 +373,6 @@ class EmulatedServo:
         self.hardware_error = 0
         self.registered = None
         self.turn_offset = 0
+
+    def faults_cleared(self) -> None:
+        """An injected fault went away: X-series firmware keeps the error latched until REBOOT."""

@@ -86,3 +86,12 @@ class PowerModel:
     def cool(self) -> None:
         with self._lock:
             self._heat_target.clear()
+
+
+def supply_model(backend: object, default_v: float = DEFAULT_SUPPLY_V) -> PowerModel:
+    """A supply for ``backend``'s servos: a backend that models the supply (the servo-model MuJoCo
+    backend, ``supply_v``) sets the open-circuit voltage, and a sag fault reaches its motor law too."""
+    power = PowerModel(supply_v=getattr(backend, "supply_v", default_v))
+    if hasattr(backend, "supply_v"):
+        power.on_sag = lambda volts: setattr(backend, "supply_v", volts)
+    return power
