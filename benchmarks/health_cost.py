@@ -32,10 +32,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def one_run(seconds: float, health: bool) -> dict:
+def one_run(seconds: float, health: bool, policy: Path) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run.json"
-        cmd = [sys.executable, "-m", "duck.cli", "run", "--sim", "--policy", str(ROOT / "policies" / "walk.onnx"),
+        cmd = [sys.executable, "-m", "duck.cli", "run", "--sim", "--policy", str(policy),
                "--duration", str(seconds), "--command", "0.15,0,0", "--json", str(out)]
         if not health:
             cmd.append("--no-health")
@@ -99,13 +99,15 @@ def main() -> None:
     p.add_argument("--pairs", type=int, default=3)
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "health_cost.json")
+    p.add_argument("--policy", type=Path, default=ROOT / "policies" / "walk.onnx",
+                   help="policy for the duck run half (one trained for the installed contract)")
     args = p.parse_args()
     report = {"date": time.strftime("%Y-%m-%d %H:%M"), "load_average_at_start": os.getloadavg(), "runs": []}
     report["bus_only"] = bus_only()
     print("bus only:", json.dumps(report["bus_only"]), flush=True)
     for k in range(args.pairs):
         for health in (False, True):
-            run = one_run(args.seconds, health)
+            run = one_run(args.seconds, health, args.policy)
             report["runs"].append(run)
             h = run["health_monitor"]
             print(f"pair {k + 1} health {'on ' if health else 'off'}: bus p99 {run['bus_p99_ms']} ms "
