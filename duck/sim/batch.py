@@ -81,8 +81,11 @@ class BatchSim:
         self.rng = BatchRNG(num_envs)
         self.all = np.arange(num_envs)
         self.leg_joints = np.array([i for i, j in enumerate(contract.joints) if j.group != "head"])
-        self.home_foot_offset_xy = _home_foot_offsets(base, self.idx)
-        self.home_gravity_xy = home_stance_gravity(base)[:2]
+        # Where the feet are and which way gravity points once the robot has settled at home:
+        # the capture step's stance spots and the orientation cost's neutral (the real home pose
+        # leans the trunk back, and the keyframe's rigid-servo lean settles under load).
+        self.home_foot_offset_xy, home_gravity = home_stance(base, self.idx)
+        self.home_gravity_xy = home_gravity[:2]
         self.posture_weights = np.array(
             [1.0 if n.endswith(("hip_yaw", "hip_roll")) else (0.3 if j.group == "head" else 0.0)
              for n, j in zip(contract.joint_names, contract.joints)])
@@ -399,22 +402,18 @@ class BatchSim:
         self.pool.close()
 
 
-def _home_foot_offsets(model: mujoco.MjModel, idx: ModelIndex) -> np.ndarray:
-    """(2, 2): right and left sole centres minus the base position at the home pose, x and y."""
-    data = mujoco.MjData(model)
-    data.qpos[:] = idx.home_qpos
-    mujoco.mj_forward(model, data)
-    return np.stack([data.sensordata[idx.foot_pos[k]][:2] - idx.home_qpos[:2] for k in range(2)])
-
-
-def home_stance_gravity(model: mujoco.MjModel, seconds: float = 2.0) -> np.ndarray:
-    """Gravity's direction in the trunk frame once the nominal model has settled standing at
-    home with the home targets held: the stance the orientation reward measures tilt from."""
+def home_stance(model: mujoco.MjModel, idx: ModelIndex, seconds: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """The nominal model standing at home with the home targets held, settled for ``seconds``:
+    ((2, 2) right and left sole centres minus the base position, heading frame, x and y;
+    (3,) gravity's direction in the trunk frame)."""
     data = mujoco.MjData(model)
     mujoco.mj_resetDataKeyframe(model, data, model.key("home").id)
     for _ in range(int(round(seconds / model.opt.timestep))):
         mujoco.mj_step(model, data)
-    return gravity_in_body(data.qpos[None, 3:7])[0]
+    quat = data.qpos[None, 3:7]
+    feet = np.stack([data.sensordata[idx.foot_pos[k]] - data.qpos[0:3] for k in range(2)])
+    offsets = heading_frame(quat_to_yaw(quat)[:, None], feet[None])[0, :, :2]
+    return offsets, gravity_in_body(quat)[0]
 
 
 # Height of the foot site (sole pad centre) above the sole bottom: the pad's half-thickness.
