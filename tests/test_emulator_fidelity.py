@@ -41,12 +41,12 @@ def port(emu):
 
 
 def call(fn, *args):
-    """One SDK request, repeated if the reply timed out: a busy test machine can delay the
-    software servo's thread past the SDK's timeout (every request here is idempotent)."""
+    """One SDK request, repeated until a clean reply: a busy test machine can delay the software
+    servo's thread past the SDK's timeout (every request here is idempotent)."""
     for _ in range(5):
         out = fn(*args)
         result = out[0] if len(out) == 2 else out[1]
-        if result != sdk.COMM_RX_TIMEOUT:
+        if result == sdk.COMM_SUCCESS:  # a timeout, or a late reply to the previous request: again
             return out
         time.sleep(0.02)
         args[0].clearPort()
