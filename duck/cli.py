@@ -18,7 +18,7 @@ from duck import __version__
 from duck.errors import UserError
 
 # Order is the order in `duck --help`.
-COMMAND_MODULES = ("sim", "train", "export", "eval", "bench", "servo", "run", "log", "sysid", "bom")
+COMMAND_MODULES = ("sim", "train", "export", "eval", "bench", "servo", "doctor", "run", "log", "sysid", "bom")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 DEFAULT_SLACK_MS = 0.5
 # Bytes of a status packet with no data: header 4, id 1, len 2, inst 1, err 1, crc 2.
 STATUS_OVERHEAD = 11
+# Present Input Voltage (144, 2 bytes) + Present Temperature (146, 1 byte).
+HEALTH_BLOCK_SIZE = Reg.PRESENT_TEMPERATURE.address + 1 - Reg.PRESENT_INPUT_VOLTAGE.address
 
 
 class _PortHandler(DeadlinePort, sdk.PortHandler):
@@ -317,7 +319,9 @@ class DynamixelBus:
                      for r in (Reg.POSITION_P_GAIN, Reg.POSITION_I_GAIN, Reg.POSITION_D_GAIN))
 
     def read_supply_v(self, servo_id: int) -> float:
-        return voltage_to_v(self.read_register(servo_id, Reg.PRESENT_INPUT_VOLTAGE))
+        # No alert check: past its Max Voltage Limit an X330 raises the input-voltage alert (and the
+        # XL330's Shutdown drops torque), but the reading is valid and is what the user needs to see.
+        return voltage_to_v(self.read_register(servo_id, Reg.PRESENT_INPUT_VOLTAGE, check_alert=False))
 
     def torque_off(self, servo_id: int) -> bool:
         """Torque off one servo, ignoring its alert bit; True once read back as off."""
@@ -380,6 +384,40 @@ class DynamixelBus:
             return bytes(data), result, error
 
         return self._txrx(servo_id, call, check_alert=False), alert
+
+    def read_once(self, servo_id: int, start: Reg, length: int) -> tuple[bytes, int]:
+        """One Read of ``length`` bytes from ``start``, no retry: (data, status error byte).
+
+        For slow background polling inside a control cycle (health), where a miss is
+        counted rather than waited for. Raises the typed error of the failed attempt.
+        """
+        port = self.port
+        port.expect(self.read_once_wire_bytes(length), max(0.0, self._wire_free_at - time.perf_counter()) * 1e3)
+        data, result, error = self._ph.readTxRx(port, servo_id, start.address, length)
+        if result == sdk.COMM_RX_TIMEOUT:
+            raise ServoMissingError([servo_id], "no reply to a health read")
+        if result != sdk.COMM_SUCCESS:
+            raise CorruptPacketError(f"servo {servo_id}: {self._ph.getTxRxResult(result)}")
+        if error & ~ALERT_BIT:
+            raise ServoStatusError(servo_id, error_name(error))
+        return bytes(data), error
+
+    def read_health_once(self, servo_id: int) -> tuple[float, float]:
+        """(supply V, temperature degC) of one servo: Present Input Voltage(144) and Present
+        Temperature(146) in one 3-byte Read, no retry (the runtime's health round-robin)."""
+        data, _error = self.read_once(servo_id, Reg.PRESENT_INPUT_VOLTAGE, HEALTH_BLOCK_SIZE)
+        return voltage_to_v(int.from_bytes(data[0:2], "little")), float(data[2])
+
+    def health_read_timeout_s(self) -> float:
+        return self.read_once_timeout_s(HEALTH_BLOCK_SIZE)
+
+    @staticmethod
+    def read_once_wire_bytes(length: int) -> int:
+        return 14 + STATUS_OVERHEAD + length
+
+    def read_once_timeout_s(self, length: int) -> float:
+        """How long :meth:`read_once` waits at most (plus any bytes still on the wire)."""
+        return self.port.timeout_ms(self.read_once_wire_bytes(length)) / 1000.0
 
     def _txrx(self, servo_id: int, call, check_alert: bool):
         """Run one SDK request/response with bounded retries; map results to typed errors."""

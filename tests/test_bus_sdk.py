@@ -12,6 +12,7 @@ from servo_fixtures import IDS, specs
 from firmware_bridge import DynamixelBus, ServoCalibration, ServoStatusError
 from firmware_bridge.control_table import Reg
 from firmware_bridge.emulator import IdealBackend, SoftwareServo
+from firmware_bridge.emulator.power import AMBIENT_C, DEFAULT_SUPPLY_V
 
 BAUD = 1_000_000
 
@@ -89,7 +90,8 @@ def test_sdk_bulk_read_13_servos(port):
     assert bulk.txRxPacket() == sdk.COMM_SUCCESS
     for k, i in enumerate(IDS):
         r = regs[k % 3]
-        expected = {Reg.PRESENT_INPUT_VOLTAGE: 50, Reg.PRESENT_TEMPERATURE: 35,
+        # Torque off: no load sag, windings at ambient.
+        expected = {Reg.PRESENT_INPUT_VOLTAGE: round(DEFAULT_SUPPLY_V * 10), Reg.PRESENT_TEMPERATURE: AMBIENT_C,
                     Reg.MODEL_NUMBER: 1200 if i >= 30 else 1240}[r]
         assert bulk.getData(i, r.address, r.size) == expected
 

@@ -8,7 +8,8 @@ import sys
 HEAVY = ("torch", "stable_baselines3", "gymnasium", "mujoco")
 MODULES = ("duck.runtime.loop", "duck.runtime.imu", "duck.runtime.teleop", "duck.runtime.safety",
            "duck.runtime.telemetry", "duck.runtime.port", "duck.runtime.robot_io", "duck.runtime.runner",
-           "duck.runtime.policy", "duck.commands.run", "duck.commands.log")
+           "duck.runtime.policy", "duck.runtime.health", "duck.commands.run", "duck.commands.log",
+           "duck.commands.doctor", "duck.doctor.checks", "duck.doctor.sim_rig")
 
 
 def test_runtime_imports_no_heavy_stacks() -> None:

@@ -47,9 +47,37 @@ def show_cmd(args: argparse.Namespace) -> int:
           f"{'complete' if log.complete else 'recovered from chunks (run did not end cleanly)'}")
     print(f"period mean {period.mean():.2f} ms, overruns {int(c['overrun'].sum())}; phase means (ms): "
           + ", ".join(f"{k[:-3]} {c[k].mean():.2f}" for k in ("bus_ms", "imu_ms", "inference_ms", "other_ms")))
+    for line in _health_lines(log):
+        print(line)
     for e in log.events:
         print(f"  t={e['t']:8.3f}s cycle {e['cycle']:6d}  {e['kind']:<14s} {e['detail']}")
     return 0
+
+
+def _health_lines(log: Any) -> list[str]:
+    """Supply, temperatures, bus errors and loop jitter, when the run logged them."""
+    import numpy as np
+
+    c, lines = log.cycles, []
+    if "jitter_ms" in c:
+        j = np.abs(c["jitter_ms"])
+        lines.append(f"loop jitter (start - grid): p50 {np.percentile(j, 50):.2f} ms, "
+                     f"p99 {np.percentile(j, 99):.2f} ms, max {j.max():.2f} ms")
+    if "supply_v" in c:
+        v = c["supply_v"][np.isfinite(c["supply_v"])]
+        if v.size:
+            lines.append(f"supply: min {v.min():.1f} V, last {v[-1]:.1f} V ({int((c['health_servo'] >= 0).sum())} "
+                         "health reads)")
+        temps = c["servo_temp_c"]
+        names = log.meta.get("joint_names") or [f"j{i}" for i in range(temps.shape[1])]
+        with np.errstate(all="ignore"):
+            hottest = np.nanmax(np.where(np.isfinite(temps), temps, -np.inf), axis=0)
+        order = np.argsort(-hottest)[:3]
+        lines.append("hottest servos: " + ", ".join(f"{names[k]} {hottest[k]:.0f} degC" for k in order
+                                                     if np.isfinite(hottest[k])))
+        errors = c["bus_errors"][-1]
+        lines.append("bus errors: " + (", ".join(f"{names[k]} {int(n)}" for k, n in enumerate(errors) if n) or "none"))
+    return lines
 
 
 def plot_cmd(args: argparse.Namespace) -> int:
@@ -115,8 +143,40 @@ def plot_cmd(args: argparse.Namespace) -> int:
     ax.set_xlabel("t (s)")
     mark(ax)
     _save(fig, out / "actions.png")
-    print(f"plots written to {out}/ (timing, joints, imu_command, actions)")
+    written = ["timing", "joints", "imu_command", "actions"]
+    if "supply_v" in c or "jitter_ms" in c:
+        _plot_health(plt, c, t, names, mark, out / "health.png")
+        written.append("health")
+    print(f"plots written to {out}/ ({', '.join(written)})")
     return 0
+
+
+def _plot_health(plt: Any, c: dict[str, Any], t: Any, names: list[str], mark: Any, path: Path) -> None:
+    """Supply voltage, servo temperatures and loop jitter against time."""
+    import numpy as np
+
+    fig, axes = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
+    if "supply_v" in c:
+        # Each servo's readings as points (the round-robin reads one servo a cycle), the latest as a line.
+        volts = c["servo_voltage_v"]
+        axes[0].plot(t, c["supply_v"], lw=0.8, color="k", label="latest")
+        fresh = c["health_servo"] >= 0
+        axes[0].plot(t[fresh], volts[fresh, c["health_servo"][fresh]], ".", ms=2, label="reads")
+        axes[0].legend(fontsize=7)
+        temps = c["servo_temp_c"]
+        for k, name in enumerate(names):
+            if np.isfinite(temps[:, k]).any():
+                axes[1].plot(t, temps[:, k], lw=0.8, label=name)
+        axes[1].legend(fontsize=6, ncol=4)
+    axes[0].set_ylabel("supply (V)")
+    axes[1].set_ylabel("temperature (degC)")
+    if "jitter_ms" in c:
+        axes[2].plot(t, c["jitter_ms"], lw=0.7)
+    axes[2].set_ylabel("loop jitter (ms)")
+    axes[2].set_xlabel("t (s)")
+    for ax in axes:
+        mark(ax)
+    _save(fig, path)
 
 
 def _save(fig: Any, path: Path) -> None:

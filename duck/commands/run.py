@@ -36,7 +36,8 @@ def register(sub: Any) -> None:
     p.add_argument("--json", type=Path, help="write a run summary (distance, falls, timing) as JSON")
     p.add_argument("--fault", action="append", default=[], metavar="NAME[@T][:SERVO]",
                    help="with --sim: inject a fault T s after hand-over (servo_timeout, crc, overload, "
-                        "servo_missing, imu_stale, nan, overrun, estop, gamepad_unplug)")
+                        "servo_missing, imu_stale, nan, overrun, estop, gamepad_unplug, voltage_sag[:ID:VOLTS], "
+                        "overheat[:ID:DEGC])")
     p.add_argument("--rt-priority", type=int, help="SCHED_FIFO priority for the loop (needs CAP_SYS_NICE)")
     p.add_argument("--cpu", type=int, help="pin the loop to this CPU (with --sim the default is a CPU "
                                                 "the simulator does not use)")
@@ -45,6 +46,7 @@ def register(sub: Any) -> None:
     p.add_argument("--sim-servo-profile", action="append", default=[], metavar="JSON",
                    help="with --sim: servo parameters for the emulated servos (a servo profile JSON, e.g. from "
                         "`duck sysid fit`; repeatable, one per servo model)")
+    p.add_argument("--no-health", action="store_true", help=argparse.SUPPRESS)  # benchmarks: cost of health polling
     p.add_argument("--release", action="store_true",
                    help="only turn torque off on every servo and exit (for systemd ExecStopPost)")
     p.set_defaults(func=run)
@@ -182,7 +184,8 @@ def run(args: argparse.Namespace) -> int:
         # The sim has no operator to press start, so it always hands over after the ramp.
         config = RunConfig(duration_s=args.duration, ramp_s=args.ramp, go=args.go or args.sim,
                            servo_profile=servo_profile, rt_priority=args.rt_priority, cpu=loop_cpu,
-                           runtime_faults=sim.runtime_faults() if sim is not None else [])
+                           runtime_faults=sim.runtime_faults() if sim is not None else [],
+                           health=not args.no_health)
         runner = Runner(io, policy, teleop, config, telemetry=telemetry, probe=probe)
         result = runner.run()
     finally:
@@ -241,6 +244,7 @@ def _summary(result: Any, sim: Any, torque: dict[int, bool] | None) -> dict[str,
         "torque_off_unconfirmed": result.unconfirmed,
         "sim_torque_on_after": sorted(i for i, on in torque.items() if on) if torque is not None else None,
         "notes": result.notes,
+        "health": result.health,
     }
 
 

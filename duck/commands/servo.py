@@ -92,7 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--backend", choices=("ideal", "mujoco"), default="ideal")
     q.add_argument("--return-delay", type=int, default=0, help="Return Delay Time register (2 us units)")
     q.add_argument("--fault", action="append", default=[], metavar="KIND:ID[:ARG]",
-                   help="inject a fault: drop:ID[:P], crc:ID[:P], missing:ID, stuck:ID, hwerror:ID[:bit+bit]")
+                   help="inject a fault: drop:ID[:P], crc:ID[:P], missing:ID, stuck:ID, hwerror:ID[:bit+bit], "
+                        "sag:all:VOLTS (supply), heat:ID:DEGC")
     q.add_argument("--supply-v", type=float, metavar="VOLTS",
                    help="mujoco backend: the emulated supply voltage (default: the servo profile's nominal)")
     q.add_argument("--servo-profile", action="append", default=[], metavar="JSON",

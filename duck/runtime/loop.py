@@ -48,6 +48,7 @@ class RateLoop:
     sleep: object = time.sleep  # injectable with the clock, so tests can run the loop on simulated time
     _next: float | None = None
     _last_start: float | None = None
+    last_deadline: float = 0.0
     overruns: int = 0
     consecutive_overruns: int = 0
     # Bounded so a long session on a 512 MB Pi does not grow without limit (~1 h at 50 Hz).
@@ -73,6 +74,7 @@ class RateLoop:
             deadline += math.floor((now - deadline) / self.period_s) * self.period_s
         self._sleep_until(deadline)
         start = self.clock()
+        self.last_deadline = deadline  # the grid point this cycle was due at (jitter = start - it)
         if overran:
             self.overruns += 1
             self.consecutive_overruns += 1

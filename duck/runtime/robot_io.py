@@ -30,6 +30,7 @@ class JointReading:
     ok: bool
     detail: str = ""
     hardware_error: str | None = None
+    error_ids: tuple[int, ...] = ()  # servos a failed read names (ServoMissingError), for error counts
 
 
 def make_bus(port: str, baud: int, calibration: Mapping[int, Any] | None = None,
@@ -104,11 +105,13 @@ class RobotIO:
         except ServoHardwareError as exc:
             return JointReading(None, None, False, str(exc), hardware_error=str(exc))
         except BusError as exc:
-            return JointReading(None, None, False, f"{type(exc).__name__}: {exc}")
+            return JointReading(None, None, False, f"{type(exc).__name__}: {exc}",
+                                error_ids=tuple(getattr(exc, "ids", ())))
         if state.stale:
             err = state.error
             detail = f"{type(err).__name__}: {err}" if err is not None else "stale read"
-            return JointReading(state.position_rad, state.velocity_rad_s, False, detail)
+            return JointReading(state.position_rad, state.velocity_rad_s, False, detail,
+                                error_ids=tuple(getattr(err, "ids", ())))
         return JointReading(state.position_rad, state.velocity_rad_s, True)
 
     def read_imu(self) -> ImuSample | None:

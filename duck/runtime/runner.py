@@ -87,6 +87,7 @@ class RunConfig:
     compute_reserve_s: float = 0.005
     start_tilt_limit_rad: float = 0.6
     runtime_faults: list[RuntimeFault] = field(default_factory=list)
+    health: bool = True  # round-robin supply/temperature reads (duck.runtime.health)
 
 
 @dataclass
@@ -107,6 +108,7 @@ class RunResult:
     released: list[int]
     unconfirmed: list[int]
     notes: list[str]
+    health: dict[str, Any] = field(default_factory=dict)
 
 
 class Runner:
@@ -131,6 +133,14 @@ class Runner:
         self._notes: list[str] = []
         self._policy_time = 0.0
         self._stale_reads = 0
+        self._health_fault: Fault | None = None
+        self.health = None
+        if config.health and hasattr(io.bus, "read_health_once"):
+            from duck.runtime.health import HealthMonitor
+
+            profile = config.servo_profile
+            self.health = HealthMonitor(io.bus, contract,
+                                        supply_range_v=profile.supply_range_v if profile is not None else None)
 
     # ---- helpers -------------------------------------------------------------------
     def _event(self, kind: str, detail: str = "") -> None:
@@ -284,6 +294,10 @@ class Runner:
             if not joints.ok and joints.detail:
                 self._stale_reads += 1
                 self._event("servo_read", joints.detail)
+                if self.health is not None:
+                    self.health.count_bus_errors(joints.error_ids)
+            if new is None and self._health_fault is not None:
+                new, self._health_fault = self._health_fault, None
             if new is not None and self._escalates(fault, new):
                 fault = new
                 self._faults.append(new.kind)
@@ -353,6 +367,11 @@ class Runner:
                 targets = hold_targets
             t_w0 = time.perf_counter()
             write_err = self.io.write_targets(targets)
+            if self.health is not None and self.mode != Mode.OFF:
+                # After the write, in the cycle's slack; it reacts next cycle, through the safety path.
+                self._health_fault = self.health.poll(start + c.control_dt_s) or self._health_fault
+                for kind, detail in self.health.take_events():
+                    self._event(kind, detail)
             t_w1 = time.perf_counter()
             if write_err:
                 self._event("servo_write", write_err)
@@ -396,7 +415,12 @@ class Runner:
             gyro=imu.gyro if imu is not None else np.full(3, np.nan),
             gravity=imu.gravity if imu is not None else np.full(3, np.nan),
             command=tele.command, head=tele.head, gamepad=tele.connected,
+            jitter_ms=(start - self.loop.last_deadline) * 1e3,
         )
+        if self.health is not None:
+            row.update(supply_v=self.health.supply_v, servo_temp_c=self.health.temperature_c.copy(),
+                       servo_voltage_v=self.health.voltage_v.copy(), bus_errors=self.health.bus_errors.copy(),
+                       health_servo=self.health.last_read)
         row.update(extra)
         self.telemetry.record(**row)
 
@@ -415,7 +439,18 @@ class Runner:
             falls=self._faults.count("fall"), stale_reads=self._stale_reads, faults=list(self._faults),
             policy_time_s=float(self._policy_time),
             final_state=final_state, released=released, unconfirmed=unconfirmed, notes=list(self._notes),
+            health=self._health_summary(),
         )
+
+    def _health_summary(self) -> dict[str, Any]:
+        h = self.health
+        if h is None:
+            return {"enabled": False}
+        volts, temps = h.voltage_v[np.isfinite(h.voltage_v)], h.temperature_c[np.isfinite(h.temperature_c)]
+        return {"enabled": True, "reads": h.reads, "skipped_cycles": h.skipped,
+                "last_supply_v": None if not volts.size else round(h.supply_v, 2),
+                "max_temperature_c": None if not temps.size else float(temps.max()),
+                "bus_errors": {int(i): int(n) for i, n in zip(h.ids, h.bus_errors) if n}}
 
 
 def _smooth(s: float) -> float:

@@ -14,6 +14,10 @@ servo_stale        hold        4     timeouts/CRC/missing servo: keep the last t
 imu_stale          hold        5     no attitude -> the policy is blind; freeze
 overrun_burst      hold        7     the loop cannot keep time; freeze
 gamepad_lost       hold        9     zero command during the grace period, then stop
+low_voltage        hold        10    supply below the servo model's stop level
+                                     (duck.runtime.health): put it down while it can
+overheat           hold        11    a servo past its stop temperature, before the
+                                     servo's own shutdown makes a joint go limp
 =================  ==========  ====  ==================================================
 
 "hold" keeps writing the last good targets for ``hold_s`` and then shuts down
@@ -54,6 +58,8 @@ REACTIONS: dict[str, tuple[str, int]] = {
     "imu_stale": (HOLD, 5),
     "overrun_burst": (HOLD, 7),
     "gamepad_lost": (HOLD, 9),
+    "low_voltage": (HOLD, 10),
+    "overheat": (HOLD, 11),
 }
 EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM = 0, 130, 143
 

@@ -9,7 +9,8 @@ as it would open ``/dev/ttyUSB0``. The child also publishes the simulated IMU
 interface as the BNO055.
 
 Faults (``--fault NAME[@T][:SERVO]``) are scheduled relative to the policy
-hand-over: bus faults are injected in the emulator, ``imu_stale`` freezes the
+hand-over: bus faults are injected in the emulator (``voltage_sag`` and
+``overheat`` through its supply/heat model), ``imu_stale`` freezes the
 published IMU, ``estop``/``gamepad_unplug`` act through a scripted evdev pad,
 ``nan``/``overrun`` are injected on the runtime side.
 """
@@ -45,7 +46,12 @@ from duck.runtime.teleop import BTN_EAST, EV_KEY, FixedTeleop, GamepadState, Gam
 # Shared block: [seq, stamp, qw, qx, qy, qz, gx, gy, gz, px, py, pz]
 _SEQ, _STAMP, _QUAT, _GYRO, _POS, _SIZE = 0, 1, slice(2, 6), slice(6, 9), slice(9, 12), 12
 
-BUS_FAULTS = {"servo_timeout": "drop", "crc": "crc", "overload": "hwerror", "servo_missing": "missing"}
+BUS_FAULTS = {"servo_timeout": "drop", "crc": "crc", "overload": "hwerror", "servo_missing": "missing",
+              "voltage_sag": "sag", "overheat": "heat"}
+# The emulator argument a fault gets when the spec names none: the supply sags to 3.8 V (below the
+# X330 stop level, above the XL330's own 3.5 V shutdown); the servo heats towards 67 degC (past the
+# stop level, short of the servo's own 70 degC shutdown). See firmware_bridge.health_limits.
+DEFAULT_FAULT_ARG = {"voltage_sag": "3.8", "overheat": "67"}
 PAD_FAULTS = ("estop", "gamepad_unplug")
 RUNTIME_FAULTS = {"nan": "nan_action", "overrun": "overrun"}
 FAULT_NAMES = (*BUS_FAULTS, "imu_stale", *PAD_FAULTS, *RUNTIME_FAULTS)
@@ -77,7 +83,9 @@ class FaultSpec:
 
     def emulator_fault(self) -> str:
         kind = BUS_FAULTS[self.name]
-        return f"{kind}:{self.servo_id}" + (f":{self.arg}" if self.arg else "")
+        arg = self.arg or DEFAULT_FAULT_ARG.get(self.name, "")
+        target = "all" if self.name == "voltage_sag" else str(self.servo_id)  # one supply for all servos
+        return f"{kind}:{target}" + (f":{arg}" if arg else "")
 
 
 # ---- child process ------------------------------------------------------------------

@@ -19,6 +19,8 @@ class FaultKind(enum.Enum):
     MISSING = "missing"  # the servo is gone: no answer to anything, ping included
     HWERROR = "hwerror"  # hardware-error bits set: alert bit in every status, torque off
     STUCK = "stuck"  # present values freeze (a dead encoder, a stuck bus buffer)
+    SAG = "sag"  # the supply's open-circuit voltage drops to ``value`` V (a drained battery)
+    HEAT = "heat"  # the servo's winding heats towards ``value`` degC (a blocked joint)
 
 
 @dataclass(frozen=True)
@@ -26,13 +28,15 @@ class Fault:
     """One injected fault. ``servo_id=None`` hits every servo.
 
     ``probability`` applies to DROP and CRC (per reply). ``bits`` is the
-    Hardware Error Status value for HWERROR (default: overload).
+    Hardware Error Status value for HWERROR (default: overload). ``value`` is
+    the volts of SAG and the degrees Celsius of HEAT.
     """
 
     kind: FaultKind
     servo_id: int | None = None
     probability: float = 1.0
     bits: int = int(HardwareError.OVERLOAD)
+    value: float = 0.0
 
     def hits(self, servo_id: int) -> bool:
         return self.servo_id is None or self.servo_id == servo_id
@@ -42,7 +46,8 @@ class Fault:
         """``KIND:ID[:ARG]``: ``drop:12:0.5``, ``crc:10``, ``missing:31``, ``stuck:20``,
         ``hwerror:11:overload+overheating`` (Dynamixel bits: input_voltage, overheating,
         motor_encoder, electrical_shock, overload; Feetech: voltage, sensor, overheating,
-        overcurrent, overload). ``ID`` may be ``all``."""
+        overcurrent, overload), ``sag:all:3.8`` (supply volts), ``heat:12:66``
+        (degC). ``ID`` may be ``all``."""
         parts = text.strip().split(":")
         try:
             kind = FaultKind(parts[0].lower())
@@ -63,6 +68,15 @@ class Fault:
                         raise ValueError(f"unknown hardware error bit {name!r} in {text!r}; bits: "
                                          f"{sorted(_BITS)}") from None
             return cls(kind, servo_id, bits=bits)
+        if kind in (FaultKind.SAG, FaultKind.HEAT):
+            if arg is None:
+                raise ValueError(f"fault {text!r} needs a value: {kind.value}:ID:"
+                                 + ("VOLTS" if kind is FaultKind.SAG else "DEGC"))
+            try:
+                value = float(arg)
+            except ValueError:
+                raise ValueError(f"fault value {arg!r} in {text!r} is not a number") from None
+            return cls(kind, servo_id, value=value)
         probability = 1.0
         if arg is not None:
             try:

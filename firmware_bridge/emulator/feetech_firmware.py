@@ -21,6 +21,7 @@ models, and where it differs from the X330 next door (:mod:`.firmware`):
 from __future__ import annotations
 
 from firmware_bridge.emulator.backend import ServoBackend
+from firmware_bridge.emulator.power import PowerModel, supply_model
 from firmware_bridge.feetech.control_table import (
     AMP_PER_CURRENT_UNIT,
     BAUD_CODES,
@@ -30,8 +31,10 @@ from firmware_bridge.feetech.control_table import (
     RAD_PER_TICK,
     RAD_S_PER_SPEED_UNIT,
     TICKS_PER_REV,
+    VOLT_PER_UNIT,
     Access,
     Reg,
+    Status,
     defaults,
     to_sign_magnitude,
     variant,
@@ -39,7 +42,6 @@ from firmware_bridge.feetech.control_table import (
 
 FIRMWARE_VERSION = (3, 10)  # what LeRobot requires (LeRobot #1010: 3.9 fails, 3.10 works)
 PRESENT_VOLTAGE = 74  # 7.4 V, a 2S pack (a backend with a ``supply_v`` attribute overrides it)
-PRESENT_TEMPERATURE = 35
 #: Stall current the emulator maps Present Load against (assumed, emulator only).
 STALL_CURRENT_A = 2.7
 
@@ -52,9 +54,12 @@ _PRESENT = range(Reg.PRESENT_POSITION.address, Reg.PRESENT_CURRENT.address + 2)
 
 class EmulatedSTS:
     def __init__(self, servo_id: int, model: str, baud_code: int, return_delay: int,
-                 backend: ServoBackend) -> None:
+                 backend: ServoBackend, power: PowerModel | None = None) -> None:
         self.variant = variant(model)
         self.backend = backend
+        self.power = power or supply_model(backend, default_v=PRESENT_VOLTAGE * VOLT_PER_UNIT)
+        self.last_current_a = 0.0  # what the supply model sums: the current at the last refresh
+        self.supply_bits = 0  # Status bits the supply/heat model sets (they clear with the condition)
         self.boot_id = servo_id  # the backend knows the servo by this id, even if ID is rewritten
         self.status_bits = 0
         self.stuck = False
@@ -143,12 +148,33 @@ class EmulatedSTS:
         self._set(Reg.PRESENT_SPEED, to_sign_magnitude(speed, 15))
         self._set(Reg.PRESENT_LOAD, to_sign_magnitude(load, 10))
         self._set(Reg.PRESENT_CURRENT, min(32767, round(abs(cur) / AMP_PER_CURRENT_UNIT)))
-        supply = getattr(self.backend, "supply_v", None)  # the servo model's emulated battery
-        self._set(Reg.PRESENT_VOLTAGE, PRESENT_VOLTAGE if supply is None else int(round(supply * 10)))
-        self._set(Reg.PRESENT_TEMPERATURE, PRESENT_TEMPERATURE)
+        # The supply (open-circuit: the backend's emulated battery, sagging with every servo's
+        # current) and the winding temperature, from the supply/heat model (emulator.power).
+        self.last_current_a = abs(cur) if self.torque_on else 0.0
+        volts = self.power.voltage_v()
+        celsius = self.power.temperature_c(self.boot_id, self.last_current_a)
+        self._set(Reg.PRESENT_VOLTAGE, max(0, min(255, round(volts / VOLT_PER_UNIT))))
+        self._set(Reg.PRESENT_TEMPERATURE, max(0, min(255, round(celsius))))
+        self._supply_protection()
         self._set(Reg.STATUS, self.status_bits)
         self._set(Reg.MOVING, int(abs(vel) > 0.02))
         self._set(Reg.ASYNC_WRITE_FLAG, int(self.registered is not None))
+
+    def _supply_protection(self) -> None:
+        """Status bit 0 outside Min/Max Input Voltage (15/14), bit 2 past Max Temperature Limit (13);
+        those in Unload Condition (19) drop torque. Like every Feetech status bit they clear when
+        the condition does (no latch)."""
+        bits = 0
+        if not self.get(Reg.MIN_VOLTAGE) <= self.raw(Reg.PRESENT_VOLTAGE) <= self.get(Reg.MAX_VOLTAGE):
+            bits |= int(Status.VOLTAGE)
+        if self.raw(Reg.PRESENT_TEMPERATURE) > self.get(Reg.MAX_TEMPERATURE):
+            bits |= int(Status.OVERHEATING)
+        cleared = self.supply_bits & ~bits
+        self.supply_bits = bits
+        if cleared:
+            self.status_bits &= ~cleared
+        if bits:
+            self.set_hardware_error(bits)
 
     def set_hardware_error(self, bits: int) -> None:
         """A fault condition: Status bits set; those in Unload Condition drop torque."""

@@ -18,9 +18,10 @@ from collections.abc import Sequence
 
 from firmware_bridge.emulator.backend import IdealBackend, ServoBackend
 from firmware_bridge.emulator.faults import FaultKind
-from firmware_bridge.emulator.feetech_firmware import EmulatedSTS
+from firmware_bridge.emulator.feetech_firmware import PRESENT_VOLTAGE, EmulatedSTS
+from firmware_bridge.emulator.power import supply_model
 from firmware_bridge.emulator.pty_server import PtyServoServer
-from firmware_bridge.feetech.control_table import BAUD_TO_CODE
+from firmware_bridge.feetech.control_table import BAUD_TO_CODE, VOLT_PER_UNIT
 from firmware_bridge.feetech.protocol import BROADCAST_ID, Instruction, PacketError, parse, split_stream, status
 
 
@@ -30,8 +31,9 @@ class FeetechSoftwareServo(PtyServoServer):
     def __init__(self, servos: Sequence, backend: ServoBackend | None = None, baud: int = 1_000_000,
                  return_delay: int = 0, check_baud: bool = True) -> None:
         backend = backend or IdealBackend()
-        super().__init__([EmulatedSTS(s.servo_id, s.model, BAUD_TO_CODE[baud], return_delay, backend)
-                          for s in servos], backend, check_baud)
+        power = supply_model(backend, default_v=PRESENT_VOLTAGE * VOLT_PER_UNIT)
+        super().__init__([EmulatedSTS(s.servo_id, s.model, BAUD_TO_CODE[baud], return_delay, backend, power)
+                          for s in servos], backend, check_baud, power)
 
     def _split(self, buf: bytearray) -> list[bytes]:
         return split_stream(buf)[0]

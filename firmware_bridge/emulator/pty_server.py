@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 from firmware_bridge.emulator.backend import IdealBackend, ServoBackend
 from firmware_bridge.emulator.faults import Fault, FaultKind
+from firmware_bridge.emulator.power import PowerModel, supply_model
 
 #: Every baud either family can use, as termios speed constant -> bits per second.
 _ALL_BAUDS = (9_600, 19_200, 38_400, 57_600, 76_800, 115_200, 128_000, 250_000, 500_000,
@@ -36,9 +37,15 @@ class PtyServoServer:
     :meth:`_handle`. Each servo object has ``servo_id``, ``boot_id``, ``baud``,
     ``return_delay_s``, ``stuck``, ``refresh()`` and ``set_hardware_error(bits)``."""
 
-    def __init__(self, servos: Sequence, backend: ServoBackend | None, check_baud: bool) -> None:
+    def __init__(self, servos: Sequence, backend: ServoBackend | None, check_baud: bool,
+                 power: PowerModel | None = None) -> None:
         self.backend = backend or IdealBackend()
+        self.power = power or supply_model(self.backend)
         self.servos = list(servos)
+        # The supply sags with the current every energised servo draws: as of each servo's last
+        # refresh (the control loop's Sync Read refreshes all every cycle), so a supply read does
+        # not take the physics lock once per servo.
+        self.power.currents = lambda: [getattr(s, "last_current_a", 0.0) for s in self.servos]
         self.check_baud = check_baud
         self.faults: list[Fault] = []
         self.path: str | None = None
@@ -114,6 +121,12 @@ class PtyServoServer:
                 for s in self.servos:
                     if fault.hits(s.boot_id):
                         s.set_hardware_error(fault.bits)
+            if fault.kind is FaultKind.SAG:
+                self.power.sag(fault.value)
+            if fault.kind is FaultKind.HEAT:
+                for s in self.servos:
+                    if fault.hits(s.boot_id):
+                        self.power.heat(s.boot_id, fault.value)
             if fault.kind is FaultKind.STUCK:
                 for s in self.servos:
                     if fault.hits(s.boot_id):
@@ -125,6 +138,7 @@ class PtyServoServer:
         (a Dynamixel latches it until REBOOT; a Feetech clears its Status bits)."""
         with self._lock:
             self.faults.clear()
+            self.power.cool()
             for s in self.servos:
                 s.stuck = False
                 s.faults_cleared()

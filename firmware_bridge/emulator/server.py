@@ -14,6 +14,7 @@ from firmware_bridge.control_table import BAUD_TO_CODE, Reg
 from firmware_bridge.emulator.backend import IdealBackend, ServoBackend
 from firmware_bridge.emulator.faults import FaultKind
 from firmware_bridge.emulator.firmware import EmulatedServo
+from firmware_bridge.emulator.power import supply_model
 from firmware_bridge.emulator.pty_server import PtyServoServer
 from firmware_bridge.protocol import (
     BROADCAST_ID,
@@ -43,8 +44,9 @@ class SoftwareServo(PtyServoServer):
         check_baud: bool = True,
     ) -> None:
         backend = backend or IdealBackend()
-        super().__init__([EmulatedServo(s.servo_id, s.model, BAUD_TO_CODE[baud], return_delay, backend)
-                          for s in servos], backend, check_baud)
+        power = supply_model(backend)
+        super().__init__([EmulatedServo(s.servo_id, s.model, BAUD_TO_CODE[baud], return_delay, backend, power)
+                          for s in servos], backend, check_baud, power)
 
     def _split(self, buf: bytearray) -> list[bytes]:
         return split_stream(buf)[0]
@@ -100,6 +102,11 @@ class SoftwareServo(PtyServoServer):
                 err = s.factory_reset(p[0])
                 if target != BROADCAST_ID and s.status_return_level >= 2:
                     self._reply(s, t, b"", err, reply_id=old_id, baud=old_baud)
+        elif inst == Instruction.CLEAR:
+            for s in addressed:
+                err = s.clear(p)
+                if target != BROADCAST_ID and s.status_return_level >= 2:
+                    self._reply(s, t, b"", err)
         elif inst == Instruction.REBOOT:
             for s in addressed:
                 if target != BROADCAST_ID and s.status_return_level >= 2:
@@ -131,7 +138,9 @@ class SoftwareServo(PtyServoServer):
                 self._reply(s, t, b"", ErrorNumber.INSTRUCTION)
 
     def _multi_read(self, items, listeners, t: float, fast: bool) -> None:
-        by_id = {s.servo_id: s for s in listeners}
+        # Sync/Bulk Read are read instructions: a servo at Status Return Level 0 (ping only)
+        # reads nothing back (e-manual, Status Return Level(68)); in a Fast read it breaks the chain.
+        by_id = {s.servo_id: s for s in listeners if s.status_return_level >= 1}
         if fast:
             parts = []
             delay = None

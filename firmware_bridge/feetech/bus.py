@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SLACK_MS = 0.5
 STATUS_OVERHEAD = 6  # FF FF ID LEN ERR CHK
+HEALTH_BLOCK_SIZE = 2  # Present Voltage (62) + Present Temperature (63)
 
 
 class _PortHandler(DeadlinePort, sdk.PortHandler):
@@ -337,6 +338,26 @@ class FeetechBus:
         if wrong:
             raise BusError("; ".join(wrong))
         return found
+
+    # ---- health (the runtime's slow round-robin) ------------------------------------------
+    def read_health_once(self, servo_id: int) -> tuple[float, float]:
+        """(supply V, temperature degC) of one servo: Present Voltage(62) and Present
+        Temperature(63) in one 2-byte Read, no retry (a miss is counted, not waited for)."""
+        port = self.port
+        port.expect(self._health_wire_bytes(), max(0.0, self._wire_free_at - time.perf_counter()) * 1e3)
+        data, result, _error = self._ph.readTxRx(servo_id, Reg.PRESENT_VOLTAGE.address, HEALTH_BLOCK_SIZE)
+        if result == sdk.COMM_RX_TIMEOUT:
+            raise ServoMissingError([servo_id], "no reply to a health read")
+        if result != sdk.COMM_SUCCESS or len(data) != HEALTH_BLOCK_SIZE:
+            raise CorruptPacketError(f"servo {servo_id}: health read: {self._ph.getTxRxResult(result)}")
+        return data[0] * VOLT_PER_UNIT, float(data[1])
+
+    @staticmethod
+    def _health_wire_bytes() -> int:
+        return 8 + STATUS_OVERHEAD + HEALTH_BLOCK_SIZE  # READ instruction: FF FF ID LEN 02 ADDR N CHK
+
+    def health_read_timeout_s(self) -> float:
+        return self.port.timeout_ms(self._health_wire_bytes()) / 1000.0
 
     # ---- single registers ------------------------------------------------------------
     def read_register(self, servo_id: int, reg: Reg, check_alert: bool = True) -> int:

@@ -1,0 +1,1 @@
+"""``duck doctor``: the preflight checklist (:mod:`.checks`) and its software-servo rig (:mod:`.sim_rig`)."""
