@@ -68,7 +68,10 @@ def test_record_logs_every_channel_at_the_requested_rate(tmp_path) -> None:
     assert log.rate_hz >= 100.0
     ok = log["ok"]
     assert ok.mean() > 0.9
-    assert np.allclose(log["voltage_v"][ok], 4.6)  # the emulated supply, read from Present Input Voltage
+    # the emulated supply, read from Present Input Voltage: 4.6 V at rest, sagging a little under
+    # load behind the emulator's supply resistance (firmware_bridge/emulator/power.py)
+    volts = log["voltage_v"][ok]
+    assert np.max(volts) == pytest.approx(4.6) and np.min(volts) >= 4.4
     held = ok & (log["t_s"] > 1.0)
     # Holding 20 deg against gravity: the servo sags a little below the goal, and drives to hold it.
     err = log["goal_rad"][held] - log["position_rad"][held]
