@@ -21,8 +21,16 @@ from duck.errors import UserError
 COMMAND_MODULES = ("sim", "train", "export", "eval", "bench", "servo", "run", "log", "bom")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``duck run: error: argument --ramp: ...``) and
+    exit code 2, like every other user mistake. Subcommand parsers inherit the class."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="duck",
         description="open-duck: train, evaluate and run walking policies for the Open Duck Mini.",
     )
