@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+
+from duck.atomic import write_text
 
 
 def main(args) -> int:
@@ -17,6 +18,6 @@ def main(args) -> int:
     print(bench.format_table(rows))
     if args.json:
         keys = ("baud", "cycle_ms", "wire_bound_ms", "ratio")
-        Path(args.json).write_text(json.dumps([{k: r.as_dict()[k] for k in keys} for r in rows], indent=2) + "\n")
+        write_text(args.json, json.dumps([{k: r.as_dict()[k] for k in keys} for r in rows], indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0

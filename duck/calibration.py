@@ -119,4 +119,7 @@ def load_calibration(path: str | Path, contract: RobotContract = CONTRACT) -> Ca
 
 
 def save_calibration(cal: Calibration, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(cal.to_dict(), indent=2) + "\n")
+    """Atomically: the previous calibration file survives a failed or interrupted write."""
+    from duck.atomic import write_text
+
+    write_text(path, json.dumps(cal.to_dict(), indent=2) + "\n")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from duck.validation import arg_float, arg_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks: servo bus cycle time, simulator throughput")
@@ -13,20 +15,33 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     q = bs.add_parser("bus", help="control-cycle time at 1-4 Mbps vs. the wire-time lower bound")
     q.add_argument("--json", metavar="FILE", help="write one row per baud: baud, cycle_ms, wire_bound_ms, ratio")
-    q.add_argument("--cycles", type=int, default=300, help="measured cycles per baud")
-    q.add_argument("--bauds", type=int, nargs="+", default=[1_000_000, 2_000_000, 3_000_000, 4_000_000])
+    q.add_argument("--cycles", type=arg_int(1, 1_000_000), default=300, help="measured cycles per baud")
+    q.add_argument("--bauds", type=arg_int(9600, 4_500_000), nargs="+",
+                   default=[1_000_000, 2_000_000, 3_000_000, 4_000_000])
     q.add_argument("--no-fast", action="store_true", help="plain Sync Read instead of Fast Sync Read")
     q.set_defaults(func=_run("duck.bench_bus"))
 
     q = bs.add_parser("sim", help="simulator throughput")
     q.add_argument("--json", metavar="FILE", help="write the results as JSON")
-    q.add_argument("--envs", type=int, default=256, help="batched envs (default 256; training uses 64)")
-    q.add_argument("--seconds", type=float, default=5.0)
+    q.add_argument("--envs", type=arg_int(1, 4096), default=256, help="batched envs (default 256; training uses 64)")
+    q.add_argument("--seconds", type=arg_float(0.0, 3600.0, low_open=True), default=5.0,
+                   help="measured seconds (default 5)")
     q.set_defaults(func=_run("duck.sim.bench"))
 
 
 def _run(module: str):
     def handler(args) -> int:
+        from duck.atomic import check_writable
+        from duck.errors import UserError
+
+        if args.json:
+            check_writable(args.json, what="--json")  # before the benchmark, not after it
+        if args.bench_command == "bus":
+            from firmware_bridge.control_table import BAUD_TO_CODE
+
+            bad = [b for b in args.bauds if b not in BAUD_TO_CODE]
+            if bad:
+                raise UserError(f"--bauds {bad}: not Dynamixel bauds; use {sorted(BAUD_TO_CODE)}")
         return importlib.import_module(module).main(args)
 
     return handler

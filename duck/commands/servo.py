@@ -11,6 +11,10 @@ import contextlib
 import sys
 
 from duck.errors import UserError
+from duck.validation import arg_float, arg_int
+
+BAUD = arg_int(9600, 4_500_000)
+GAIN = arg_int(0, 16383)  # Position P/I/D gain registers (XC330/XL330 e-manual)
 
 DEFAULT_BAUD = 1_000_000
 
@@ -21,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     q = ss.add_parser("scan", help="find servo IDs, models and firmware at every standard baud")
     q.add_argument("--port", required=True)
-    q.add_argument("--baud", type=int, action="append", help="only this baud (repeatable); default: all")
+    q.add_argument("--baud", type=BAUD, action="append", help="only this baud (repeatable); default: all")
     q.set_defaults(func=_scan)
 
     q = ss.add_parser("setup", help="set ID, baud, return delay, mode, gains and limits of one or all servos")
@@ -29,18 +33,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     which = q.add_mutually_exclusive_group(required=True)
     which.add_argument("--joint", help="provision the one servo on the bus for this contract joint")
     which.add_argument("--all", action="store_true", help="re-apply settings to all contract servos (at their ids)")
-    q.add_argument("--current-id", type=int, default=1, help="id the servo has now (--joint; factory: 1)")
-    q.add_argument("--current-baud", type=int, default=57_600, help="baud the servo(s) use now (factory: 57600)")
-    q.add_argument("--baud", type=int, default=DEFAULT_BAUD, help="target baud")
+    q.add_argument("--current-id", type=arg_int(0, 252), default=1, help="id the servo has now (--joint; factory: 1)")
+    q.add_argument("--current-baud", type=BAUD, default=57_600, help="baud the servo(s) use now (factory: 57600)")
+    q.add_argument("--baud", type=BAUD, default=DEFAULT_BAUD, help="target baud")
     q.add_argument("--calibration", help="calibration JSON, to put the position limits in calibrated ticks")
-    q.add_argument("--p-gain", type=int)
-    q.add_argument("--i-gain", type=int)
-    q.add_argument("--d-gain", type=int)
+    q.add_argument("--p-gain", type=GAIN)
+    q.add_argument("--i-gain", type=GAIN)
+    q.add_argument("--d-gain", type=GAIN)
     q.set_defaults(func=_setup)
 
     q = ss.add_parser("calibrate", help="torque off, put the robot in the zero pose, record per-joint offsets")
     q.add_argument("--port", required=True)
-    q.add_argument("--baud", type=int, default=DEFAULT_BAUD)
+    q.add_argument("--baud", type=BAUD, default=DEFAULT_BAUD)
     q.add_argument("--out", default="calibration.json", help="where to write the calibration JSON")
     q.add_argument("--directions-from", help="existing calibration whose directions to keep")
     q.add_argument("--yes", action="store_true", help="do not wait for Enter (scripts, tests)")
@@ -48,16 +52,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     q = ss.add_parser("monitor", help="live table of position, velocity, current, voltage, temperature, errors")
     q.add_argument("--port", required=True)
-    q.add_argument("--baud", type=int, default=DEFAULT_BAUD)
+    q.add_argument("--baud", type=BAUD, default=DEFAULT_BAUD)
     q.add_argument("--calibration", help="calibration JSON (positions in joint radians)")
-    q.add_argument("--hz", type=float, default=5.0)
+    q.add_argument("--hz", type=arg_float(0.0, 100.0, low_open=True), default=5.0, help="refresh rate (default 5)")
     q.add_argument("--once", action="store_true", help="print one table and exit")
     q.set_defaults(func=_monitor)
 
     q = ss.add_parser("emulate", help="serve the contract's servos on a pty (software servo)")
-    q.add_argument("--baud", type=int, default=DEFAULT_BAUD)
+    q.add_argument("--baud", type=BAUD, default=DEFAULT_BAUD)
     q.add_argument("--backend", choices=("ideal", "mujoco"), default="ideal")
-    q.add_argument("--return-delay", type=int, default=0, help="Return Delay Time register (2 us units)")
+    q.add_argument("--return-delay", type=arg_int(0, 254), default=0, help="Return Delay Time register (2 us units)")
     q.add_argument("--fault", action="append", default=[], metavar="KIND:ID[:ARG]",
                    help="inject a fault: drop:ID[:P], crc:ID[:P], missing:ID, stuck:ID, hwerror:ID[:bit+bit]")
     q.set_defaults(func=_emulate)
@@ -80,6 +84,7 @@ def _calibration(path: str | None):
 @contextlib.contextmanager
 def _bus_errors():
     """Bus failures are the user's hardware/setup problem here: one line, exit 2."""
+    from duck.runtime.robot_io import PORT_FAILURES
     from firmware_bridge import BusError
 
     try:
@@ -88,6 +93,8 @@ def _bus_errors():
         raise UserError(str(exc)) from None
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    except PORT_FAILURES as exc:  # a port that died under the SDK (unplugged adapter)
+        raise UserError(f"serial port failed: {type(exc).__name__}: {exc}") from None
 
 
 def _open_bus(args, calibration=None):
@@ -147,10 +154,12 @@ def _setup(args) -> int:
 
 
 def _calibrate(args) -> int:
+    from duck.atomic import check_writable
     from duck.calibration import Calibration, JointCalibration, save_calibration
     from duck.contract import CONTRACT
     from firmware_bridge.control_table import Reg
 
+    check_writable(args.out, what="--out")  # before the user poses the robot, not after
     directions = {n: c.direction for n, c in _calibration(args.directions_from).joints.items()}
     with _bus_errors():
         bus = _open_bus(args)
