@@ -111,6 +111,8 @@ def load_calibration(path: str | Path, contract: RobotContract = CONTRACT) -> Ca
         raise UserError(f"calibration file {p} does not exist (run `duck servo calibrate`)") from None
     except OSError as exc:
         raise UserError(f"cannot read calibration file {p}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"calibration {p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -34,7 +34,7 @@ def _run(module: str):
         from duck.atomic import check_writable
         from duck.errors import UserError
 
-        if args.json:
+        if args.json is not None:
             check_writable(args.json, what="--json")  # before the benchmark, not after it
         if args.bench_command == "bus":
             from firmware_bridge.control_table import BAUD_TO_CODE

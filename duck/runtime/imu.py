@@ -149,7 +149,10 @@ def load_imu_config(path: str | Path | None) -> ImuConfig:
     path = Path(path)
     if not path.is_file():
         raise ImuConfigError(f"IMU config not found: {path}")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImuConfigError(f"cannot read IMU config {path}: {exc}") from None
     try:
         import yaml  # YAML is a superset of JSON, so one parser reads both.
 
