@@ -30,7 +30,7 @@ from hypothesis import strategies as st  # noqa: E402
 from policy_fixtures import build_policy  # noqa: E402
 from safe_fixtures import assert_one_line_error, cli, snapshot  # noqa: E402
 
-CI_EXAMPLES = {"numbers": 300, "configs": 250, "files": 150, "outputs": 120}
+CI_EXAMPLES = {"numbers": 250, "configs": 250, "files": 200, "outputs": 120}
 settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True,
                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 settings.register_profile("long", deadline=None, derandomize=False, print_blob=True,

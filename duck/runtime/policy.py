@@ -81,7 +81,10 @@ def load_policy(path: str | Path, contract: RobotContract = CONTRACT, threads: i
         session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises several unrelated types for bad files
         raise PolicyError(f"{path} is not a loadable ONNX model: {str(exc).splitlines()[0]}") from None
-    metadata = dict(session.get_modelmeta().custom_metadata_map)
+    try:
+        metadata = dict(session.get_modelmeta().custom_metadata_map)
+    except UnicodeDecodeError as exc:  # a damaged file: metadata bytes that are not text
+        raise PolicyError(f"{path}: its metadata is damaged (not UTF-8: {exc.reason})") from None
     check_metadata(metadata, contract, path)
     names_in = [i.name for i in session.get_inputs()]
     names_out = [o.name for o in session.get_outputs()]
