@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -463,18 +464,19 @@ def test_case12_eval_fails_on_a_policy_that_outputs_nan(policies, capsys) -> Non
 
 
 @pytest.mark.slow
-def test_case12_ctrl_c_in_training_saves_a_checkpoint(tmp_path) -> None:
-    pytest.importorskip("stable_baselines3")
-    run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "duck.cli", "train", "--run-dir", str(run_dir), "--steps",
-                             "100000000", *TINY[:-6], "--set", "checkpoint_every_steps=100000000",
-                             "--set", "eval_every_steps=100000000"], stderr=subprocess.PIPE, text=True)
+def test_case12_ctrl_c_in_training_saves_a_checkpoint_and_keeps_the_earlier_ones(two_checkpoint_run,
+                                                                                  tmp_path) -> None:
+    run_dir = _copy_run(two_checkpoint_run, tmp_path / "run")
+    earlier = {k: v for k, v in snapshot(run_dir).items() if k.startswith("checkpoints/")}
+    proc = subprocess.Popen([sys.executable, "-m", "duck.cli", "train", "--run-dir", str(run_dir), "--resume",
+                             "--steps", "100000000", "--set", "checkpoint_every_steps=100000000"],
+                            stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
-        while not (run_dir / "tb").is_dir():  # SB3 makes it as learning starts
+        while len((run_dir / "command.txt").read_text().splitlines()) < 2:  # appended once the model loaded
             assert proc.poll() is None and time.monotonic() < deadline, "training did not start"
             time.sleep(0.2)
-        time.sleep(2.0)
+        time.sleep(3.0)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     finally:
@@ -484,9 +486,55 @@ def test_case12_ctrl_c_in_training_saves_a_checkpoint(tmp_path) -> None:
     saved = [line for line in err.replace("\r", "\n").splitlines() if "saved checkpoints/step_" in line]
     assert saved, err[-2000:]
     steps = int(saved[0].split("step_")[1].split(".zip")[0])
-    assert steps > 0 and (run_dir / "checkpoints" / f"step_{steps}.zip").is_file()
+    assert steps > 512 and (run_dir / "checkpoints" / f"step_{steps}.zip").is_file()
     assert (run_dir / "checkpoints" / f"step_{steps}_vecnormalize.pkl").is_file()
     assert "--resume" in saved[0]
+    after = snapshot(run_dir)
+    assert all(after.get(k) == v for k, v in earlier.items())  # every earlier checkpoint byte-identical
+
+
+def test_interrupted_calibrate_and_eval_leave_previous_files_byte_identical(policies, tmp_path, capsys,
+                                                                           monkeypatch) -> None:
+    """Ctrl-C while the user poses the robot, or during the eval suite: the old outputs stay."""
+    from servo_fixtures import specs
+
+    import duck.evaluation.suite
+    from firmware_bridge.emulator import IdealBackend, SoftwareServo
+
+    cal = tmp_path / "calibration.json"
+    cal.write_text('{"previous": true}\n')
+
+    class CtrlC:
+        def readline(self):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys, "stdin", CtrlC())
+    with SoftwareServo(specs(), IdealBackend(), baud=1_000_000) as emu:
+        code, _, _ = cli(capsys, "servo", "calibrate", "--port", emu.path, "--out", cal)
+    assert code == 130 and cal.read_text() == '{"previous": true}\n'
+
+    out = tmp_path / "eval.json"
+    out.write_text('{"previous": true}\n')
+
+    def interrupted(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(duck.evaluation.suite, "run_suite", interrupted)
+    code, _, _ = cli(capsys, "eval", "--policy", policies["zeros"], "--json", out)
+    assert code == 130 and out.read_text() == '{"previous": true}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calibration.json", "eval.json"]
+
+
+def test_outputs_never_replace_a_device_or_fifo(tmp_path) -> None:
+    """`--json /dev/null` must not rename a file over the device node (we run as root in CI)."""
+    from duck.atomic import check_writable
+    from duck.errors import UserError
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in ("/dev/null", fifo):
+        with pytest.raises(UserError, match="not a regular file"):
+            check_writable(path)
 
 
 def test_case12_readme_says_what_ctrl_c_in_training_keeps() -> None:

@@ -235,9 +235,10 @@ class TrainingCallback(BaseCallback):
         self.save_checkpoint()
         self.bar.close()
 
-    def save_checkpoint(self) -> Path:
+    def save_checkpoint(self, prune: bool = True) -> Path:
         """Model, normalizer and curriculum state as one unit (temp files, then renames with the
-        model last): an interrupted save leaves the previous checkpoints as they were."""
+        model last): an interrupted save leaves the previous checkpoints as they were. ``prune``:
+        then delete all but the newest two."""
         ckpt_dir = self.run_dir / "checkpoints"
         ckpt_dir.mkdir(exist_ok=True)
         zip_path = ckpt_dir / f"step_{self.num_timesteps}.zip"
@@ -247,7 +248,7 @@ class TrainingCallback(BaseCallback):
             self.model.get_vec_normalize_env().save(str(tmp_norm))
             tmp_cur.write_text(json.dumps({"push_scale": self.sim.push_scale}))
         self.saved_steps = int(self.num_timesteps)
-        ckpts = checkpoint_files(self.run_dir)
+        ckpts = checkpoint_files(self.run_dir) if prune else []
         for old in ckpts[:-2]:
             old.unlink(missing_ok=True)
             old.with_name(old.stem + "_vecnormalize.pkl").unlink(missing_ok=True)
@@ -383,7 +384,7 @@ def save_on_interrupt(model: SymmetricPPO, callback: TrainingCallback, run_dir: 
     print(f"duck train: interrupted at {steps} steps; saving a checkpoint (Ctrl-C again to skip it)...",
           file=sys.stderr, flush=True)
     try:
-        path = callback.save_checkpoint()
+        path = callback.save_checkpoint(prune=False)  # an interrupted run deletes none of the earlier ones
     except KeyboardInterrupt:
         lost = steps - callback.saved_steps
         print(f"duck train: not saved; the {lost} steps since the last checkpoint (at {callback.saved_steps} "
