@@ -287,6 +287,8 @@ def _valid_inputs(ws) -> dict[str, bytes]:
         "config": yaml.safe_dump(to_dict(TrainConfig())).encode(),
         "log": ws["log"].read_bytes(),
         "imu": b"interface: i2c\naddress: 0x28\nmount: x,y,z\n",
+        "bom": __import__("duck.bom", fromlist=["BOM_CSV"]).BOM_CSV.read_bytes(),
+        "run_config": yaml.safe_dump(to_dict(TrainConfig())).encode(),
     }
 
 
@@ -302,6 +304,10 @@ def _consumers(ws, path: str) -> dict[str, list[list[str]]]:
         "config": [["train", "--run-dir", str(ws["root"] / "new_run"), "--config", path]],
         "log": [["log", "show", path], ["log", "plot", path, "--out", str(ws["root"].parent / "fuzz_plots")]],
         "imu": [["run", "--policy", good, "--port", port, "--imu-config", path]],
+        "bom": [["bom", "--csv", path], ["bom", "--json", "--csv", path]],
+        # A run directory whose config.yaml is damaged (path is RUN/config.yaml).
+        "run_config": [["export", str(Path(path).parent)],
+                       ["train", "--run-dir", str(Path(path).parent), "--resume"]],
     }
 
 
@@ -320,6 +326,9 @@ def test_fuzz_corrupt_input_files(data, ws, no_work, capsys) -> None:
         i = data.draw(st.integers(0, len(content) - 1), label="at")
         content = content[:i] + bytes([content[i] ^ data.draw(st.integers(1, 255), label="xor")]) + content[i + 1:]
     path = ws["root"].parent / f"fuzz_input_{kind}"
+    if kind == "run_config":
+        path.mkdir(exist_ok=True)
+        path = path / "config.yaml"
     path.write_bytes(content)
     argv = data.draw(st.sampled_from(_consumers(ws, str(path))[kind]), label="argv")
     CASES["files"] = CASES.get("files", 0) + 1
@@ -339,6 +348,7 @@ def test_fuzz_corrupt_input_files(data, ws, no_work, capsys) -> None:
 
 
 def _loader_accepts(kind: str, path: Path) -> bool:
+    from duck.bom import load_bom
     from duck.calibration import load_calibration
     from duck.config import load
     from duck.errors import UserError
@@ -349,7 +359,8 @@ def _loader_accepts(kind: str, path: Path) -> bool:
 
     loaders = {"policy": load_policy, "calibration": load_calibration, "config": lambda p: load(TrainConfig, p),
                "log": lambda p: len(load_log(p)) > 0 or (_ for _ in ()).throw(UserError("empty")),
-               "imu": load_imu_config}
+               "imu": load_imu_config, "bom": load_bom,
+               "run_config": lambda p: load(TrainConfig, p, allow_empty=False)}
     try:
         loaders[kind](path)
     except (UserError, ValueError, OSError):
@@ -372,6 +383,7 @@ def _outputs(ws) -> list[tuple[list[str], str, bool]]:
         (["log", "plot", str(ws["log"])], "--out", True),
         (["servo", "calibrate", "--port", port, "--yes"], "--out", False),
         (["train"], "--run-dir", True),
+        (["export", str(ws["root"])], "--out", False),
     ]
 
 
