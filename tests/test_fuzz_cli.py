@@ -243,6 +243,7 @@ def _config_targets() -> list[tuple[str, str, typing.Any]]:
     out += [("eval", key, tp) for key, tp in _leaves(EnvConfig)]
     out += [("eval", f"suite.{key}", tp) for key, tp in _leaves(SuiteSettings)]
     out += [("sim", key, tp) for key, tp in _leaves(EnvConfig)]
+    out += [("imu", key, tp) for key, tp in (("rate_hz", float), ("i2c_bus", int), ("address", int))]
     return out
 
 
@@ -253,7 +254,11 @@ def test_fuzz_config_overrides_and_files(data, ws, no_work, capsys) -> None:
     value = data.draw(bad_config_value(tp), label="value")
     via_file = command == "train" and data.draw(st.booleans(), label="yaml file")
     root = ws["root"]
-    if command == "train":
+    if command == "imu":  # the robot's IMU config file, read before the bus opens
+        path = root.parent / "fuzz_imu.yaml"
+        path.write_text(f"{{{key}: {value}}}\n")
+        argv = ["run", "--policy", str(ws["good"]), "--port", str(ws["nonexistent_port"]), "--imu-config", str(path)]
+    elif command == "train":
         argv = ["train", "--run-dir", str(root / "new_run")]
         if via_file:
             path = root.parent / "fuzz_config.yaml"  # outside the snapshotted workspace
