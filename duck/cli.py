@@ -30,8 +30,9 @@ class OneLineParser(argparse.ArgumentParser):
 
     def _get_values(self, action, arg_strings):  # noqa: ANN001 (argparse's signature)
         # argparse drops a "--" value (``--ramp=--``) and then returns [] instead of an error.
-        if action.option_strings and action.nargs is None and arg_strings in (["--"], []):
-            self.error(f"argument {'/'.join(action.option_strings)}: expected one value")
+        if action.option_strings and action.nargs in (None, argparse.ONE_OR_MORE) \
+                and all(a == "--" for a in arg_strings):
+            self.error(f"argument {'/'.join(action.option_strings)}: expected a value, got {arg_strings}")
         return super()._get_values(action, arg_strings)
 
 
