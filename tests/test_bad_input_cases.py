@@ -179,11 +179,17 @@ def test_case4_a_closed_port_is_a_stale_read_not_an_exception() -> None:
 @pytest.mark.slow
 def test_case4_pulling_the_port_mid_run_ends_in_servo_stale_with_torque_off_attempted(policies, tmp_path) -> None:
     log, out = tmp_path / "run.npz", tmp_path / "out.json"
-    r = duck("run", "--sim", "--policy", policies["zeros"], "--duration", "4", "--ramp", "0.5",
-             "--fault", "port_unplug@0.5", "--log", log, "--json", out, timeout=90)
-    assert "Traceback" not in r.stderr + r.stdout
-    assert r.returncode == 4, r.stdout + r.stderr  # servo_stale's documented exit code
-    summary = json.loads(out.read_text())
+    # On a shared VM the emulator process can stall long enough for the watchdog to stop the
+    # run before the unplug is due (servo_stale, nothing injected): that is the environment, so
+    # one more try, as the walk fixture in test_runtime_sim.py does.
+    for _ in range(2):
+        r = duck("run", "--sim", "--policy", policies["zeros"], "--duration", "4", "--ramp", "0.5",
+                 "--fault", "port_unplug@0.3", "--log", log, "--json", out, timeout=90)
+        assert "Traceback" not in r.stderr + r.stdout
+        assert r.returncode == 4, r.stdout + r.stderr  # servo_stale's documented exit code
+        summary = json.loads(out.read_text())
+        if summary["injected"]:
+            break
     assert summary["faults"][0] == "servo_stale" and summary["injected"] == ["port_unplug"]
     # Torque off was attempted servo by servo and by broadcast; nothing can confirm it on a dead port.
     assert summary["final_state"] == "torque_off_unconfirmed"
