@@ -185,9 +185,12 @@ def run(args: argparse.Namespace) -> int:
         try:
             result = runner.run()
         except (BusError, *PORT_FAILURES) as exc:  # the bus died outside the loop (e.g. at torque-on)
-            print(f"duck run: servo_stale: the servo bus failed before the control loop ({type(exc).__name__}: "
-                  f"{exc}); torque off attempted", file=sys.stderr)
-            return REACTIONS["servo_stale"][1]
+            reason = f"servo_stale: the servo bus failed before the control loop ({type(exc).__name__}: {exc})"
+            print(f"duck run: {reason}; torque off attempted", file=sys.stderr)
+            code = REACTIONS["servo_stale"][1]
+            _write_json(args.json, {"exit_code": code, "reason": reason, "faults": ["servo_stale"],
+                                    "final_state": "torque_off_attempted"})
+            return code
     finally:
         if telemetry is not None:
             telemetry.close()
@@ -197,14 +200,20 @@ def run(args: argparse.Namespace) -> int:
 
     summary = _summary(result, sim, torque)
     print(_one_line_summary(summary))
-    if args.json is not None:
-        from duck.atomic import write_text
-
-        try:
-            write_text(args.json, json.dumps(summary, indent=2) + "\n")
-        except OSError as exc:  # checked writable at start; the disk may have filled since
-            print(f"duck run: could not write --json {args.json}: {exc}", file=sys.stderr)
+    _write_json(args.json, summary)
     return result.exit_code
+
+
+def _write_json(path: Path | None, summary: dict[str, Any]) -> None:
+    """The run summary, atomically; a failure here never hides the run's own exit code."""
+    if path is None:
+        return
+    from duck.atomic import write_text
+
+    try:
+        write_text(path, json.dumps(summary, indent=2) + "\n")
+    except OSError as exc:  # checked writable at start; the disk may have filled since
+        print(f"duck run: could not write --json {path}: {exc}", file=sys.stderr)
 
 
 def _make_teleop(kind: str, command: Any, contract: Any) -> Any:
