@@ -67,7 +67,7 @@ def _parse_command(given: tuple[float, ...] | None, ranges: Any) -> Any:
     low, high = ranges.as_arrays()
     if values.shape != (3,) or not np.all(np.isfinite(values)) or np.any(values < low - 1e-9) \
             or np.any(values > high + 1e-9):
-        raise UserError(f"--command {text!r} is outside the policy's command ranges "
+        raise UserError(f"--command {text!r} is outside the contract's command ranges "
                         f"vx {low[0]}..{high[0]}, vy {low[1]}..{high[1]}, yaw {low[2]}..{high[2]}")
     return values
 
