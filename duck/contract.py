@@ -5,17 +5,30 @@ Everything else (sim, training, export, runtime, BOM check, tests) derives from
 :data:`CONTRACT`. This module imports only the standard library and numpy, so it
 is safe on the Raspberry Pi.
 
-Sign conventions (all joints, looking at the robot standing, x forward, y left,
-z up, legs straight at zero):
+Sign conventions. Legs straight down and head upright at zero (x forward, y left,
+z up). What a positive angle moves, at home, from the model's forward kinematics
+(:data:`SIGN_CONVENTIONS`; tests/test_contract.py derives this table from
+mjcf/duck.xml, and the model card and ``duck servo calibrate`` print the same one):
 
-* ``hip_pitch`` positive swings the thigh forward (flexion);
-* ``knee`` positive bends the knee (shin swings back);
-* ``ankle`` positive lifts the toe relative to the shin;
-* ``hip_roll`` negative swings the leg outward (abduction), on both sides;
-* ``hip_yaw`` positive turns the toe outward, on both sides.
+<!-- signs:begin -->
+| joint | a positive angle moves the | home [rad] |
+|---|---|---|
+| hip_yaw | toe inward | +0.000 |
+| hip_roll | foot inward | +0.000 |
+| hip_pitch | foot forward | -1.012 |
+| knee | foot backward | -1.485 |
+| ankle | toe down | +0.647 |
+| neck_pitch | head forward | -0.175 |
+| head_pitch | face down | +0.175 |
+| head_yaw | face left | +0.000 |
+<!-- signs:end -->
 
-Left and right legs use mirrored axes for roll and yaw, so a mirrored gait has
-*equal* joint values on both sides (see :meth:`RobotContract.mirror_joint_values`).
+The leg stands knee-backward, like a bird's: at home the thigh is swung back, the
+knee is 5.5 cm behind the hip-pitch axis and the shin leans forward. Left and right
+legs use mirrored axes for roll and yaw ("inward" is toward the other leg on both
+sides), so a mirrored gait has *equal* joint values on both sides (see
+:meth:`RobotContract.mirror_joint_values`). Upstream's models turn some joints the
+other way; the mapping is in mjcf/README.md.
 """
 
 from __future__ import annotations
@@ -31,6 +44,50 @@ import numpy as np
 
 CONTRACT_VERSION = 1
 GAIT_RATE_ACTION = "gait_rate"  # the name of the action entry after the leg joints
+
+
+# What a positive angle of each kind of joint moves, and which way, at home: (part, direction).
+# Leg rows hold for both sides. Derived from mjcf/duck.xml by forward kinematics
+# (duck.sim.signs); tests/test_contract.py checks the rows, the docstring and the card.
+SIGN_CONVENTIONS: dict[str, tuple[str, str]] = {
+    "hip_yaw": ("toe", "inward"),
+    "hip_roll": ("foot", "inward"),
+    "hip_pitch": ("foot", "forward"),
+    "knee": ("foot", "backward"),
+    "ankle": ("toe", "down"),
+    "neck_pitch": ("head", "forward"),
+    "head_pitch": ("face", "down"),
+    "head_yaw": ("face", "left"),
+}
+
+# The stepping reference's swing direction, per unit of gait_swing_amplitude_rad: the change of
+# hip pitch, knee and ankle that lifts the ankle straight up from home with the sole parallel
+# to itself (ankle = hip - knee). The ratio is the secant of the exact 3 cm lift of the
+# knee-backward leg (thigh = shin = 6.5 cm; hip -0.403, knee -0.568, ankle +0.165 rad):
+# the foot rises as the leg folds, the thigh swinging further back. tests/test_contract.py
+# checks the lift on the MuJoCo model.
+SWING_GAINS: tuple[tuple[str, float], ...] = (("hip_pitch", -1.0), ("knee", -1.409), ("ankle", 0.409))
+
+
+def joint_kind(name: str) -> str:
+    """``right_knee`` -> ``knee``; head joints are their own kind."""
+    for side in ("right_", "left_"):
+        if name.startswith(side):
+            return name[len(side):]
+    return name
+
+
+def sign_table(joints: tuple[Joint, ...] | None = None) -> str:
+    """The sign-convention table (markdown) shown in this docstring, the model card and
+    ``duck servo calibrate``: one row per joint kind, with its home angle."""
+    joints = joints if joints is not None else CONTRACT.joints
+    home = {}
+    for j in joints:
+        home.setdefault(joint_kind(j.name), j.home_rad)
+    lines = ["| joint | a positive angle moves the | home [rad] |", "|---|---|---|"]
+    for kind, (part, direction) in SIGN_CONVENTIONS.items():
+        lines.append(f"| {kind} | {part} {direction} | {home[kind]:+.3f} |")
+    return "\n".join(lines)
 
 
 class ContractError(ValueError):
@@ -94,15 +151,18 @@ class CommandRanges:
 
 def _leg(side: str, first_id: int) -> tuple[Joint, ...]:
     other = "left" if side == "right" else "right"
-    # (name, lower, upper, home). Ranges: upstream v1 model (FACTS.md), mapped to
-    # this contract's sign convention. Home: a crouch with the foot flat
-    # (hip + ankle = knee) that leaves ~3 cm of knee travel for foot clearance.
+    # (name, lower, upper, home). Ranges: upstream's v1 model, mapped through the world-frame
+    # joint axes into this contract's signs (hip_pitch turns the other way; mjcf/README.md).
+    # Home: upstream's v1 runtime start pose (hwi.py init_pos), mapped the same way and
+    # averaged over the two sides; hip yaw/roll there are calibration residue (< 0.02 rad).
+    # The leg stands knee-backward: thigh swung back, knee 5.5 cm behind the hip-pitch axis,
+    # and the sole pitched 0.174 rad toe-down against the trunk (so the trunk leans back).
     spec = (
         ("hip_yaw", -0.698, 0.698, 0.0),
         ("hip_roll", -1.571, 0.436, 0.0),
-        ("hip_pitch", -0.524, 1.571, 0.6),
-        ("knee", -2.094, 2.094, 1.2),
-        ("ankle", -1.571, 1.571, -0.6),
+        ("hip_pitch", -1.571, 0.524, -1.012),
+        ("knee", -2.094, 2.094, -1.485),
+        ("ankle", -1.571, 1.571, 0.647),
     )
     return tuple(
         Joint(
@@ -121,8 +181,8 @@ def _leg(side: str, first_id: int) -> tuple[Joint, ...]:
 
 
 _HEAD = (
-    Joint("neck_pitch", 30, "XL330-M288-T", -1.309, 0.175, 0.0, "head", "neck_pitch", 1.0),
-    Joint("head_pitch", 31, "XL330-M288-T", -0.698, 0.698, 0.0, "head", "head_pitch", 1.0),
+    Joint("neck_pitch", 30, "XL330-M288-T", -1.309, 0.175, -0.175, "head", "neck_pitch", 1.0),
+    Joint("head_pitch", 31, "XL330-M288-T", -0.698, 0.698, 0.175, "head", "head_pitch", 1.0),
     Joint("head_yaw", 32, "XL330-M288-T", -2.094, 2.094, 0.0, "head", "head_yaw", -1.0),
 )
 
@@ -149,7 +209,7 @@ class RobotContract:
     # Residual on top of the stepping reference. Upstream v2 uses 0.25 rad; 0.35 reaches
     # ~8.3 cm forward at touchdown against ~7.0 cm (benchmarks/push_authority.py) and trained
     # the first 15/17 walk-bar policy (exp18/exp20, docs/training.md). It still cannot cancel
-    # the reference's 0.66 rad knee swing (at 0.5 rad policies learned to stand instead, exp3).
+    # the reference's 0.57 rad knee swing (at 0.5 rad policies learned to stand instead, exp3).
     action_scale_rad: float = 0.35
     action_clip: float = 1.0
     # Below the XC330-M288-T no-load speed (81 rpm = 8.5 rad/s); upstream capped at 5.24.
@@ -159,12 +219,13 @@ class RobotContract:
     # the next step can come up to 1.5x sooner or 2x later than the nominal period. On a fixed
     # clock, kicks were survived only when they landed near the lift-off of the foot that could
     # catch them (exp20, scripts/kick_phase.py). At 1.5x the reference's knee swing already
-    # asks ~1.8x the target-rate cap, so a faster clock would only be clipped.
+    # asks ~1.5x the target-rate cap, so a faster clock would only be clipped.
     gait_rate_gain: float = 0.5
     # Open-loop stepping reference added under the policy's offsets while a motion is
-    # commanded: hip +A, knee +2A, ankle -A on the swing leg keeps the sole flat and lifts
-    # it 0.13 * (cos 0.6 - cos(0.6 + A)) = 3 cm at A = 0.33 rad (thigh = shin = 6.5 cm).
-    gait_swing_amplitude_rad: float = 0.33
+    # commanded: A times SWING_GAINS on the swing leg (hip -A, knee -1.409 A, ankle
+    # +0.409 A) keeps the sole flat and lifts it straight up 3 cm at A = 0.403 rad. The knee
+    # then sits at -2.053 rad, 0.04 rad inside its range: the real leg cannot lift much higher.
+    gait_swing_amplitude_rad: float = 0.403
     commands: CommandRanges = field(default_factory=CommandRanges)
     head_command_range_rad: Range = Range(-0.5, 0.5)
     obs_terms: tuple[ObsTerm, ...] = _OBS_TERMS
@@ -360,7 +421,7 @@ class RobotContract:
         """(2, num_leg_actions): how a unit lift of the right/left foot maps onto the action joints."""
         gains = np.zeros((2, self.num_leg_actions))
         for side, column in (("right", 0), ("left", 1)):
-            for joint, gain in (("hip_pitch", 1.0), ("knee", 2.0), ("ankle", -1.0)):
+            for joint, gain in SWING_GAINS:
                 gains[column, self.action_joints.index(f"{side}_{joint}")] = gain
         return _frozen(gains)
 

@@ -8,6 +8,7 @@ policies or the robot (it never imports :mod:`duck`).
 - :mod:`.bus`: :class:`DynamixelBus`, the per-cycle bus on ``dynamixel_sdk``
 - :mod:`.provision`: scan / setup / monitor helpers (not the hot path)
 - :mod:`.emulator`: the software servo on a pty
+- :mod:`.servo_model`: the servo model, firmware registers -> joint torque, parameter sets per model
 """
 
 from firmware_bridge.errors import (

@@ -5,7 +5,9 @@ and the kick curriculum, against env steps and wall-clock.
         runs/exp39/scores40.jsonl --out docs/exp39_training_curve.png
 
 ``--scores`` takes JSONL files written by ``scripts/score_checkpoints.py --jsonl``; each is
-drawn as its own series (their settings, e.g. kicks per magnitude, may differ).
+drawn as its own series (their settings, e.g. kicks per magnitude, may differ). The run's own
+``scores.jsonl`` (scored by ``duck train`` while it trained, duck/train/scoring.py) is drawn
+too; ``duck train`` also writes its items-vs-steps-and-wall-clock plot as RUN/scores.png.
 """
 
 from __future__ import annotations
@@ -52,11 +54,17 @@ def main() -> None:
     evals = read_jsonl(evals_path)
     fig, (ax_bar, ax_rmse, ax_kick) = plt.subplots(3, 1, figsize=(8, 8), sharex=True)
 
-    for path in args.scores:
+    own = args.run_dir / "scores.jsonl"
+    series = list(args.scores) + ([own] if own.is_file() and own not in args.scores else [])
+    of = set()
+    for path in series:
         rows = sorted(read_jsonl(path), key=lambda r: r["steps"])
-        ax_bar.plot([r["steps"] / 1e6 for r in rows], [r["passed"] for r in rows], "o-", label=path.name)
-    ax_bar.axhline(17, color="green", lw=0.8, ls="--")
-    ax_bar.set_ylabel("walk-bar items met\n(of 17, selection seed)")
+        of |= {r.get("of", 17) for r in rows}
+        ax_bar.plot([r["steps"] / 1e6 for r in rows], [r["passed"] for r in rows], "o-",
+                    label=f"{path.name} (of {'/'.join(str(n) for n in sorted({r.get('of', 17) for r in rows}))})")
+    for n in sorted(of or {17}):
+        ax_bar.axhline(n, color="green", lw=0.8, ls="--")
+    ax_bar.set_ylabel("walk-bar items met\n(selection seed)")
     ax_bar.legend(loc="lower right", fontsize=8)
 
     steps = [e["steps"] / 1e6 for e in evals]

@@ -1,24 +1,27 @@
 """Score training checkpoints against the walk bar, to pick one to ship.
 
 Checkpoints fluctuate a lot from one to the next (docs/training.md, exp11), so a policy is
-chosen by evaluating several. Selection uses a suite seed other than the report's (1234),
-so the shipped report is not the maximum of noisy draws on its own seed.
+chosen by evaluating several. ``duck train`` now does this itself while it trains
+(duck/train/scoring.py: RUN/scores.jsonl and RUN/best/); this script scores given checkpoints
+with the same code, e.g. those of older runs or with other suite sizes. Selection uses a suite
+seed other than the report's (1234), so the shipped report is not the maximum of noisy draws on
+its own seed.
 
-    python scripts/score_checkpoints.py runs/exp13 runs/exp13/keep/step_*.zip --jsonl runs/exp13/scores.jsonl
+    python scripts/score_checkpoints.py runs/exp13 runs/exp13/keep/step_*.zip --jsonl runs/exp13/scores40.jsonl
 
-Each line: checkpoint, walk-bar items passed, and the failing items with their values.
+Each line: checkpoint, items of the whole bar passed, and the failing items with their values.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 
 def main() -> None:
+    from duck.train.scoring import ScoreConfig, score_checkpoint
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path, help="the training run the checkpoints belong to")
     parser.add_argument("checkpoints", type=Path, nargs="+", help="checkpoint .zip files")
@@ -26,25 +29,15 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=10, help="tracking episodes")
     parser.add_argument("--push-episodes", type=int, default=40,
                         help="kicks per magnitude (the report's 40: fewer cannot resolve a 0.7 bar)")
+    parser.add_argument("--no-transfer", action="store_true", help="skip the transfer section (walk bar 2)")
     parser.add_argument("--jsonl", type=Path, default=None, help="append one JSON line per checkpoint")
     args = parser.parse_args()
 
-    from duck.evaluation.report import walk_bar
-    from duck.evaluation.suite import SuiteSettings, run_suite
-    from duck.runtime.policy import load_policy
-    from duck.sim.config import EnvConfig
-    from duck.train.export import export, load_run
-
-    suite = replace(SuiteSettings(), seed=args.seed, tracking_episodes=args.episodes, push_episodes=args.push_episodes)
+    cfg = ScoreConfig(seed=args.seed, tracking_episodes=args.episodes, push_episodes=args.push_episodes,
+                      transfer=not args.no_transfer)
     for checkpoint in args.checkpoints:
-        with tempfile.TemporaryDirectory() as tmp:
-            onnx_path = Path(tmp) / "candidate.onnx"
-            loaded = load_run(args.run_dir, checkpoint)
-            export(loaded, onnx_path)
-            metrics, _ = run_suite(load_policy(onnx_path), EnvConfig(), suite)
-        rows = walk_bar(metrics)
-        line = {"checkpoint": checkpoint.name, "steps": loaded.steps, "passed": sum(ok for *_, ok in rows),
-                "of": len(rows), "failing": {name: round(value, 3) for name, value, _, ok in rows if not ok}}
+        line, _ = score_checkpoint(args.run_dir, checkpoint, cfg)
+        line.pop("items")
         print(json.dumps(line), flush=True)
         if args.jsonl:
             with open(args.jsonl, "a") as f:

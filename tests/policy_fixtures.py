@@ -28,6 +28,7 @@ from duck.runtime.policy import (
     OUTPUT_ACTION,
     OUTPUT_OFFSETS,
 )
+from duck.servo_profile import META_SERVO_PROFILE, SERVO_PROFILE
 
 
 def _init(name: str, value: np.ndarray) -> onnx.TensorProto:
@@ -82,6 +83,7 @@ def build_policy(path: str | Path, kind: str = "zeros", contract: RobotContract 
     helper.set_model_props(model, {
         META_CONTRACT_JSON: contract.to_json(), META_FINGERPRINT: contract.fingerprint,
         META_CONTROL_RATE: str(contract.control_rate_hz), META_STEPS: "0",
+        META_SERVO_PROFILE: SERVO_PROFILE.to_json(),
     })
     onnx.checker.check_model(model)
     path = Path(path)
@@ -92,3 +94,19 @@ def build_policy(path: str | Path, kind: str = "zeros", contract: RobotContract 
 def other_contract() -> RobotContract:
     """A contract that differs from the installed one (control rate), for mismatch tests."""
     return replace(CONTRACT, control_rate_hz=100.0)
+
+
+def _shipped_walk_fingerprint() -> str | None:
+    from duck.paths import POLICIES_DIR
+
+    model = onnx.load(str(POLICIES_DIR / "walk.onnx"), load_external_data=False)
+    return {p.key: p.value for p in model.metadata_props}.get(META_FINGERPRINT)
+
+
+# While policies/walk.onnx predates the installed contract (a model change, retraining under
+# way), the tests that run it are expected to fail; strict, so they fail loudly once a retrained
+# policy ships and the marker must go.
+SHIPPED_WALK_PREDATES_CONTRACT = _shipped_walk_fingerprint() != CONTRACT.fingerprint
+stale_shipped_walk = __import__("pytest").mark.xfail(
+    SHIPPED_WALK_PREDATES_CONTRACT, strict=True,
+    reason="policies/walk.onnx was trained before Walk-v6's model (issue 19): retraining")

@@ -89,7 +89,7 @@ def test_sdk_bulk_read_13_servos(port):
     assert bulk.txRxPacket() == sdk.COMM_SUCCESS
     for k, i in enumerate(IDS):
         r = regs[k % 3]
-        expected = {Reg.PRESENT_INPUT_VOLTAGE: 74, Reg.PRESENT_TEMPERATURE: 35,
+        expected = {Reg.PRESENT_INPUT_VOLTAGE: 50, Reg.PRESENT_TEMPERATURE: 35,
                     Reg.MODEL_NUMBER: 1200 if i >= 30 else 1240}[r]
         assert bulk.getData(i, r.address, r.size) == expected
 

@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from duck.contract import CONTRACT, ContractError, RobotContract
+import duck.contract
+from duck.contract import CONTRACT, SIGN_CONVENTIONS, SWING_GAINS, ContractError, RobotContract, sign_table
 
 
 def test_contract_layout_matches_the_robot():
@@ -113,14 +114,76 @@ def test_stepping_reference_lifts_the_swing_leg_only_when_moving():
     left_swing = c.gait_phase(0.25)  # sin = 1
     ref = c.reference_offsets(left_swing, [0.1, 0.0, 0.0])
     names = c.action_joints
-    assert ref[names.index("left_knee")] == pytest.approx(2 * c.gait_swing_amplitude_rad)
-    assert ref[names.index("left_hip_pitch")] == pytest.approx(-ref[names.index("left_ankle")])
-    assert ref[names.index("right_knee")] == 0.0
+    for joint, gain in SWING_GAINS:
+        assert ref[names.index(f"left_{joint}")] == pytest.approx(gain * c.gait_swing_amplitude_rad)
+        assert ref[names.index(f"right_{joint}")] == 0.0
+    # The sole stays parallel to itself: ankle = hip - knee in this contract's axes.
+    assert ref[names.index("left_ankle")] == pytest.approx(ref[names.index("left_hip_pitch")]
+                                                           - ref[names.index("left_knee")])
     np.testing.assert_array_equal(c.reference_offsets(left_swing, [0.0, 0.0, 0.0]), 0.0)
     batch = c.reference_offsets(np.stack([left_swing] * 3), np.zeros((3, 3)))
     assert batch.shape == (3, c.num_leg_actions)
     targets = c.policy_targets(np.zeros(c.num_leg_actions), left_swing, [0.1, 0, 0], np.zeros(3), None)
-    assert targets[c.joint_names.index("left_knee")] == pytest.approx(c.home[3] + 2 * c.gait_swing_amplitude_rad)
+    knee = c.joint_names.index("left_knee")
+    assert targets[knee] == pytest.approx(c.home[knee] + dict(SWING_GAINS)["knee"] * c.gait_swing_amplitude_rad)
+    # The peak of the reference stays inside the real ranges (the knee-backward leg folds).
+    assert np.all(targets >= c.lower) and np.all(targets <= c.upper)
+
+
+def test_stepping_reference_lifts_the_real_sole_3cm_straight_up_and_flat():
+    """Forward kinematics on the MuJoCo model, trunk fixed: the swing reference's peak moves the
+    sole centre up by swing_height_m, keeps it over the same spot and keeps it parallel."""
+    import mujoco
+
+    from duck.sim.config import RewardShape
+    from duck.sim.model import load_model
+
+    model = load_model()
+    data = mujoco.MjData(model)
+    c = CONTRACT
+    adr = [model.jnt_qposadr[model.joint(n).id] for n in c.joint_names]
+
+    def sole(offsets) -> tuple[np.ndarray, np.ndarray]:
+        data.qpos[:] = model.qpos0
+        data.qpos[adr] = c.home
+        data.qpos[np.array(adr)[c.action_indices]] += offsets
+        mujoco.mj_kinematics(model, data)
+        g = model.geom("left_sole").id
+        return data.geom_xpos[g].copy(), data.geom_xmat[g].reshape(3, 3)[:, 2].copy()
+
+    (p0, up0), (p1, up1) = sole(0.0), sole(c.reference_offsets(c.gait_phase(0.25), [0.1, 0.0, 0.0]))
+    assert p1[2] - p0[2] == pytest.approx(RewardShape().swing_height_m, abs=0.002)
+    assert np.linalg.norm((p1 - p0)[:2]) < 0.003
+    assert np.degrees(np.arccos(np.clip(up0 @ up1, -1, 1))) < 0.5
+
+
+def test_sign_table_is_derived_from_the_model_and_shown_in_the_docstring():
+    from duck.sim.signs import derived_sign_conventions
+
+    measured = derived_sign_conventions()
+    assert set(measured) == set(SIGN_CONVENTIONS)
+    for kind, (_part, direction) in SIGN_CONVENTIONS.items():
+        assert set(measured[kind].values()) == {direction}, (kind, measured[kind])
+    assert sign_table() in duck.contract.__doc__
+    # One row per kind, each with its home angle from the contract.
+    rows = sign_table().splitlines()[2:]
+    assert [r.split("|")[1].strip() for r in rows] == list(SIGN_CONVENTIONS)
+    knee = next(r for r in rows if r.startswith("| knee "))
+    assert f"{CONTRACT.home[CONTRACT.joint_names.index('right_knee')]:+.3f}" in knee
+
+
+def test_a_wrong_sign_row_is_caught():
+    """The derivation can tell the directions apart (a reversed row would fail the test above)."""
+    from duck.sim.model import load_model
+    from duck.sim.signs import measured_sign
+
+    model = load_model()
+    assert measured_sign(model, "right_ankle", "toe", CONTRACT.home) == "down"
+    # The same leg with the ankle servo's axis reversed: the same pose is the opposite angle.
+    model.jnt_axis[model.joint("right_ankle").id] *= -1
+    same_pose = CONTRACT.home.copy()
+    same_pose[CONTRACT.joint_names.index("right_ankle")] *= -1
+    assert measured_sign(model, "right_ankle", "toe", same_pose) == "up"
 
 
 def test_the_last_action_entry_sets_the_gait_clock_rate():

@@ -138,7 +138,7 @@ def test_zero_action_stands_without_pushes_and_falls_sometimes_with_1mps_pushes(
 @pytest.mark.parametrize("override, key", [
     ("dr.pushh.enabled=true", "dr.pushh"),
     ("reward.alive=fast", "reward.alive"),
-    ("dr.kp_scale=[1.2, 0.8]", "dr.kp_scale"),
+    ("dr.servo_kt_scale=[1.2, 0.8]", "dr.servo_kt_scale"),
     ("physics_dt_s=-1", "physics_dt_s"),
 ])
 def test_bad_config_is_a_one_line_error_naming_the_key(override, key):

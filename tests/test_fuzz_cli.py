@@ -122,7 +122,7 @@ def _numeric_options(ws) -> list[Num]:
     return [
         Num(run, "--ramp", 0, 60, low_open=True), Num(run, "--duration", 0, 86_400, low_open=True),
         Num(run, "--baud", 9600, 4_500_000, True), Num(run, "--rt-priority", 1, 99, True),
-        Num(run, "--cpu", 0, 1023, True), Num(run, "--p-gain", 0, 16383, True),
+        Num(run, "--cpu", 0, 1023, True), Num(run, "--sim-supply-v", 0, 30, low_open=True),
         Num(sim, "--seconds", 0, 3600, low_open=True),
         Num(("bench", "sim", "--seconds", "0.1"), "--envs", 1, 4096, True),
         Num(("bench", "sim", "--envs", "1"), "--seconds", 0, 3600, low_open=True),
@@ -236,10 +236,12 @@ def bad_config_value(tp: typing.Any) -> st.SearchStrategy[str]:
 
 def _config_targets() -> list[tuple[str, str, typing.Any]]:
     from duck.evaluation.suite import SuiteSettings
+    from duck.evaluation.transfer import TransferSettings
     from duck.sim.config import EnvConfig
     from duck.train.config import TrainConfig
 
     out = [("train", key, tp) for key, tp in _leaves(TrainConfig)]
+    out += [("eval", f"transfer.{key}", tp) for key, tp in _leaves(TransferSettings)]
     out += [("eval", key, tp) for key, tp in _leaves(EnvConfig)]
     out += [("eval", f"suite.{key}", tp) for key, tp in _leaves(SuiteSettings)]
     out += [("sim", key, tp) for key, tp in _leaves(EnvConfig)]

@@ -14,7 +14,12 @@ from duck.runtime import policy as policy_file
 from duck.train.runner import curriculum_state_path, latest_checkpoint, saved_push_scale
 
 TINY = ["--set", "ppo.n_envs=8", "--set", "ppo.n_steps=32", "--set", "ppo.batch_size=128",
-        "--set", "checkpoint_every_steps=256", "--set", "eval_every_steps=512", "--set", "eval_episodes=2"]
+        "--set", "checkpoint_every_steps=256", "--set", "eval_every_steps=512", "--set", "eval_episodes=2",
+        # checkpoint scoring on a suite shrunk to seconds
+        "--set", "score.every_steps=512", "--set", "score.start_steps=0", "--set", "score.tracking_episodes=1",
+        "--set", "score.push_episodes=4", "--set", "score.transfer=false",
+        "--set", "score.suite=[fixed_seconds=3.0, tracking_seconds=3.0, push_seconds=3.0, push_at_seconds=1.0, "
+        "sim2sim=false]"]
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +32,7 @@ def trained_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def exported(trained_run):
     out = trained_run / "exported.onnx"
-    assert main(["export", str(trained_run), "--out", str(out), "--skip-parity"]) == 0
+    assert main(["export", str(trained_run), "--out", str(out), "--skip-parity", "--latest"]) == 0
     return out
 
 
@@ -39,6 +44,30 @@ def test_train_writes_config_commit_checkpoints_and_evals(trained_run):
     assert list((trained_run / "tb").rglob("events.*"))
     evals = [json.loads(line) for line in (trained_run / "evals.jsonl").read_text().splitlines()]
     assert {"survival_rate", "lin_vel_rmse_mps", "steps"} <= set(evals[0])
+
+
+def test_train_scores_checkpoints_keeps_the_best_and_export_takes_it(trained_run, tmp_path, capsys):
+    from duck.train.scoring import best_checkpoint, rank_key, read_scores
+
+    scores = read_scores(trained_run)
+    # every 512 steps and the final checkpoint, each scored once
+    assert [s["steps"] for s in scores] == [512, 768]
+    for s in scores:
+        assert s["passed"] <= s["of"] and s["wall_s"] > 0 and s["score_seconds"] > 0
+        assert "tracking survival with head motion" in s["items"]
+    zip_path, best = best_checkpoint(trained_run)
+    assert rank_key(best) == max(rank_key(s) for s in scores)
+    assert zip_path.parent == trained_run / "best" and zip_path.with_name(zip_path.stem + "_vecnormalize.pkl").is_file()
+    assert (trained_run / "scores.png").stat().st_size > 0
+    assert not list((trained_run / "scoring").glob("*.zip"))  # scored copies are removed
+    capsys.readouterr()
+    assert main(["export", str(trained_run), "--out", str(tmp_path / "best.onnx"), "--skip-parity"]) == 0
+    printed = capsys.readouterr().out
+    assert f"from {zip_path.name}" in printed and "best by the walk bar" in printed
+    assert policy_file.load_policy(tmp_path / "best.onnx").steps == best["steps"]
+    assert main(["export", str(trained_run), "--out", str(tmp_path / "latest.onnx"), "--skip-parity",
+                 "--latest"]) == 0
+    assert policy_file.load_policy(tmp_path / "latest.onnx").steps == int(latest_checkpoint(trained_run)[0].stem[5:])
 
 
 def test_resume_continues_the_step_count_and_the_kick_curriculum(trained_run):
@@ -74,6 +103,9 @@ def test_export_parity_and_metadata(trained_run, capsys):
     assert float(meta[policy_file.META_CONTROL_RATE]) == CONTRACT.control_rate_hz
     assert int(meta[policy_file.META_STEPS]) > 0 and meta[policy_file.META_COMMIT]
     assert json.loads(meta[policy_file.META_TRAIN_CONFIG])["ppo"]["n_envs"] == 8
+    from duck.servo_profile import META_SERVO_PROFILE, SERVO_PROFILE, RobotServoProfile
+
+    assert RobotServoProfile.from_json(meta[META_SERVO_PROFILE]) == SERVO_PROFILE  # gains + supply it trained for
     loaded = policy_file.load_policy(out)
     action, offsets = loaded(np.zeros((5, CONTRACT.obs_dim), dtype=np.float32))
     assert action.shape == (5, CONTRACT.action_dim)
@@ -106,7 +138,7 @@ def test_export_averages_a_symmetry_trained_policy_with_its_mirror_image(trained
     assert equivariance_error(averaged) <= 1e-5
 
     plain_path = tmp_path / "plain.onnx"
-    assert main(["export", str(trained_run), "--out", str(plain_path), "--mirror-average", "off"]) == 0
+    assert main(["export", str(trained_run), "--out", str(plain_path), "--mirror-average", "off", "--latest"]) == 0
     plain = policy_file.load_policy(plain_path)
     assert not plain.mirror_averaged
     # the tiny run's policy is far from symmetric: without the average the mirror test fails
@@ -120,10 +152,14 @@ def test_eval_writes_json_plots_and_report(exported, tmp_path):
     plots = tmp_path / "plots"
     args = ["eval", "--policy", str(policy), "--json", str(out), "--plots", str(plots), "--quick",
             "--set", "suite.tracking_seconds=4.0", "--set", "suite.fixed_seconds=4.0",
-            "--set", "suite.push_seconds=4.0", "--set", "suite.push_episodes=2", "--set", "suite.tracking_episodes=2"]
+            "--set", "suite.push_seconds=4.0", "--set", "suite.push_episodes=2", "--set", "suite.tracking_episodes=2",
+            "--set", "transfer.only=[late]"]
     assert main(args) == 0
     metrics = json.loads(out.read_text())
-    assert {"fixed", "tracking", "push", "sim2sim", "gait", "stand"} <= set(metrics)
+    sections = {"fixed", "tracking", "push", "sim2sim", "gait", "stand", "head_tracking", "fast", "transfer"}
+    assert sections <= set(metrics)
+    assert list(metrics["transfer"]) == ["late"] and isinstance(metrics["transfer"]["late"]["meets_bar"], bool)
+    assert "## Transfer" in (plots / "report.md").read_text()
     assert 0.0 <= metrics["tracking"]["survival_rate"] <= 1.0
     assert set(metrics["push"]["survival_rate_by_kick_mps"]) == {"0.2", "0.4", "0.6", "0.8", "1.0"}
     by_direction = metrics["push"]["survival_rate_by_direction"]

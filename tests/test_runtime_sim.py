@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from policy_fixtures import build_policy
+from policy_fixtures import build_policy, stale_shipped_walk
 
 from duck.paths import POLICIES_DIR
 from duck.runtime.telemetry import load_log, parts_dir
@@ -166,6 +166,7 @@ def walk_summary(tmp_path_factory) -> dict:
     return json.loads(out.read_text())
 
 
+@stale_shipped_walk
 def test_walk_policy_walks_in_sim_through_the_whole_stack(walk_summary) -> None:
     assert walk_summary["falls"] == 0 and walk_summary["distance_m"] >= 1.0, walk_summary
     for key in ("overruns", "period_p99_error_ms"):

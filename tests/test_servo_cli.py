@@ -10,12 +10,13 @@ import subprocess
 import sys
 
 import dynamixel_sdk as sdk
+import numpy as np
 import pytest
 from servo_fixtures import specs
 
 from duck.calibration import Calibration, JointCalibration, load_calibration, parse_calibration, save_calibration
 from duck.cli import main
-from duck.contract import CONTRACT
+from duck.contract import CONTRACT, sign_table
 from duck.errors import UserError
 from firmware_bridge import ServoSpec
 from firmware_bridge.control_table import Reg
@@ -77,13 +78,63 @@ def test_calibrate_writes_offsets_that_round_trip(emu, tmp_path, capsys, monkeyp
     assert len(rows) == 13
     for row in rows:
         name, _sid, pos, _vel, _cur, volts, temp, torque, errors = row.split()
-        assert abs(float(pos)) < 0.002 and volts == "7.4" and temp == "35" and torque == "off" and errors == "-"
+        assert abs(float(pos)) < 0.002 and volts == "5.0" and temp == "35" and torque == "off" and errors == "-"
 
 
 def test_calibrate_scripted_with_yes(emu, tmp_path, capsys):
     code, _, err = run(capsys, "servo", "calibrate", "--port", emu.path, "--out", str(tmp_path / "c.json"), "--yes")
     assert code == 0 and "Press Enter" not in err
     assert load_calibration(tmp_path / "c.json") == Calibration.default()
+    assert sign_table() in err  # the same sign table as the contract's docstring and the model card
+
+
+def _goal_refused(path: str, servo_id: int, ticks: int) -> bool:
+    """Write Goal Position with the vendor SDK; True when the servo answers Data Limit Error."""
+    port = sdk.PortHandler(path)
+    port.baudrate = BAUD
+    assert port.openPort()
+    try:
+        result, error = sdk.PacketHandler(2.0).write4ByteTxRx(port, servo_id, int(Reg.GOAL_POSITION.address), ticks)
+        assert result == sdk.COMM_SUCCESS
+        return error == 6  # Data Limit Error: outside Min/Max Position Limit
+    finally:
+        port.closePort()
+
+
+def test_setup_writes_the_contract_range_through_the_calibration_and_the_servo_refuses_beyond_it(tmp_path, capsys):
+    """A servo mounted reversed and off-centre: its limits are the contract's range in its own ticks,
+    and the software servo refuses a goal the model says is impossible."""
+    joint = CONTRACT.joints[CONTRACT.joint_names.index("right_hip_pitch")]
+    cal = {n: {"zero_ticks": 2048, "direction": 1} for n in CONTRACT.joint_names}
+    cal[joint.name] = {"zero_ticks": 2300, "direction": -1}
+    cal_file = tmp_path / "cal.json"
+    cal_file.write_text(json.dumps({"version": 1, "joints": cal}))
+    with SoftwareServo([ServoSpec(1, "XC330-M288-T")], IdealBackend(), baud=57_600) as emu:
+        code, out, err = run(capsys, "servo", "setup", "--port", emu.path, "--joint", joint.name, "--current-id", "1",
+                             "--current-baud", "57600", "--baud", str(BAUD), "--calibration", str(cal_file))
+        assert code == 0, err
+        s = emu.servo(joint.servo_id)
+        per_rad = 4096 / (2 * np.pi)
+        # direction -1: the contract's upper end is the servo's low tick
+        assert s.get(Reg.MIN_POSITION_LIMIT) == round(2300 - joint.upper_rad * per_rad)
+        assert s.get(Reg.MAX_POSITION_LIMIT) == round(2300 - joint.lower_rad * per_rad)
+        home = round(2300 - joint.home_rad * per_rad)
+        assert not _goal_refused(emu.path, joint.servo_id, home)
+        # 0.1 rad past each end of the range (the old contract's home, +0.6, is past the upper end)
+        for rad in (joint.upper_rad + 0.1, joint.lower_rad - 0.1, 0.6):
+            assert _goal_refused(emu.path, joint.servo_id, round(2300 - rad * per_rad)), rad
+
+
+def test_setup_refuses_a_calibration_whose_range_crosses_the_servos_wrap(tmp_path, capsys):
+    cal = {n: {"zero_ticks": 2048, "direction": 1} for n in CONTRACT.joint_names}
+    cal["right_knee"] = {"zero_ticks": 300, "direction": 1}  # -2.094 rad is 1365 ticks below zero
+    cal_file = tmp_path / "cal.json"
+    cal_file.write_text(json.dumps({"version": 1, "joints": cal}))
+    with SoftwareServo([ServoSpec(1, "XC330-M288-T")], IdealBackend(), baud=57_600) as emu:
+        code, _, err = run(capsys, "servo", "setup", "--port", emu.path, "--joint", "right_knee", "--current-id",
+                           "1", "--current-baud", "57600", "--calibration", str(cal_file))
+        assert code == 2 and "outside the servo's 0..4095" in err and len(err.strip().splitlines()) == 1
+        assert emu.servo(1).get(Reg.MIN_POSITION_LIMIT) == 0  # nothing was written
 
 
 def test_calibration_json_round_trip_and_servo_objects(tmp_path):
@@ -164,3 +215,17 @@ def test_emulate_prints_pty_path_first_and_stops_on_sigint(tmp_path):
 def test_emulate_rejects_bad_fault(capsys):
     code, _, err = run(capsys, "servo", "emulate", "--fault", "explode:10")
     assert code == 2 and "unknown fault" in err
+
+
+def test_setup_writes_the_servo_profiles_gains_by_default(capsys):
+    from duck.servo_profile import SERVO_PROFILE
+
+    factory = [ServoSpec(1, "XL330-M288-T")]
+    with SoftwareServo(factory, IdealBackend(), baud=57_600, return_delay=250) as emu:
+        code, _, err = run(capsys, "servo", "setup", "--port", emu.path, "--joint", "head_yaw",
+                           "--current-id", "1", "--current-baud", "57600", "--baud", str(BAUD))
+        assert code == 0, err
+        s, gains = emu.servo(32), SERVO_PROFILE.gains_for("XL330-M288-T")
+        assert (s.get(Reg.POSITION_P_GAIN), s.get(Reg.POSITION_I_GAIN), s.get(Reg.POSITION_D_GAIN)) == \
+            (gains.p, gains.i, gains.d)
+        assert gains.p != 400  # not the factory value: setup did write it

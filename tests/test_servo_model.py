@@ -167,6 +167,12 @@ def test_overrides_and_profile_round_trip(tmp_path):
         load_profile(bad)
 
 
+def test_feetech_variant_names_are_the_bam_sets():
+    for alias, name in (("STS3215", "STS3215-7.4V"), ("STS3215-C001", "STS3215-7.4V"), ("STS3215-C018", "STS3215-12V")):
+        a, p = servo_params(alias), servo_params(name)
+        assert a.model == alias and a.to_dict() | {"model": name} == p.to_dict()
+
+
 def test_unknown_model_and_bad_gains():
     with pytest.raises(ValueError, match="known"):
         servo_params("MX-64")

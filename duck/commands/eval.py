@@ -12,13 +12,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "eval", help="evaluate an ONNX policy in MuJoCo",
         description="Run the ONNX policy (onnxruntime, not torch) in MuJoCo over the seeded suite: fixed "
                     "commands, random command tracking, push recovery, stand still, sim-to-sim (4x finer "
-                    "timestep and randomized dynamics) and gait quality. Prints the walk bar.")
+                    "timestep and randomized dynamics), gait quality, and walk bar 2's tracking with "
+                    "head motion, 0.25/0.30 m/s forward and the transfer table (soft/stiff servos, low "
+                    "battery, backlash, latency, slippery floor, payload, rough floor). Prints the bar.")
     p.add_argument("--policy", type=Path, required=True, help="ONNX policy file (from duck export)")
     p.add_argument("--json", type=Path, default=None, help="write all metrics to this JSON file")
     p.add_argument("--plots", type=Path, default=None, help="write PNG plots and report.md into this folder")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override the env config (e.g. --set physics_dt_s=0.002) or the suite size "
-                        "(e.g. --set suite.tracking_episodes=4); repeatable")
+                   help="override the env config (e.g. --set physics_dt_s=0.002), the suite "
+                        "(e.g. --set suite.tracking_episodes=4, suite.fast=false) or the transfer section "
+                        "(e.g. --set transfer.enabled=false, transfer.late.enabled=false, "
+                        "transfer.slippery.floor_friction=0.3); repeatable")
     p.add_argument("--quick", action="store_true", help="a small suite (few episodes) for smoke tests")
     p.set_defaults(func=run)
 
@@ -38,11 +42,15 @@ def run(args: argparse.Namespace) -> int:
     if args.plots:
         check_writable(args.plots, directory=True, what="--plots")
 
-    env_overrides, suite_overrides = [], []
+    env_overrides, suite_overrides, transfer_overrides = [], [], []
     for text in args.overrides:
         path, _ = parse_override(text)
-        (suite_overrides if path[0] == "suite" else env_overrides).append(text.split(".", 1)[1]
-                                                                          if path[0] == "suite" else text)
+        if path[0] == "suite":
+            suite_overrides.append(text.split(".", 1)[1])
+        elif path[0] == "transfer":
+            transfer_overrides.append(text.split(".", 1)[1])
+        else:
+            env_overrides.append(text)
     from duck.runtime.policy import load_policy
 
     policy = load_policy(args.policy)
@@ -52,8 +60,9 @@ def run(args: argparse.Namespace) -> int:
               "nothing to evaluate", file=sys.stderr)
         return 1
     from duck.evaluation import plots as plot_mod
-    from duck.evaluation.report import markdown, walk_bar
+    from duck.evaluation.report import markdown, whole_bar
     from duck.evaluation.suite import SuiteSettings, run_suite
+    from duck.evaluation.transfer import TransferSettings
     from duck.sim.config import EnvConfig
 
     env_cfg = load(EnvConfig, None, env_overrides)
@@ -62,20 +71,27 @@ def run(args: argparse.Namespace) -> int:
         suite = load(SuiteSettings, None, base_suite + suite_overrides)
     except ConfigError as exc:
         raise UserError(f"suite.{exc}") from None
+    try:
+        transfer = load(TransferSettings, None, transfer_overrides)
+    except ConfigError as exc:
+        raise UserError(f"transfer.{exc}") from None
     from tqdm import tqdm
 
-    bar = tqdm(total=5, desc="eval", unit="section", leave=False)
+    sections = 4 + suite.sim2sim + suite.head_tracking + suite.fast + len(transfer.conditions())
+    bar = tqdm(total=sections, desc="eval", unit="section", leave=False)
 
     def progress(name: str) -> None:
         bar.set_description(name)
         bar.update(0 if bar.n == 0 and name == "fixed commands" else 1)
 
     watched = FiniteWatch(policy)
-    metrics, traces = run_suite(watched, env_cfg, suite, progress)
+    metrics, traces = run_suite(watched, env_cfg, suite, progress, transfer)
     bar.update(1)
     bar.close()
-    for name, value, bar_text, ok in walk_bar(metrics):
+    rows = whole_bar(metrics)
+    for name, value, bar_text, ok in rows:
         print(f"{'PASS' if ok else 'fail'}  {name:48s} {value:8.3f}   (bar {bar_text})")
+    print(f"{sum(ok for *_, ok in rows)}/{len(rows)} criteria met")
     if args.json:
         write_text(args.json, json.dumps(metrics, indent=2))
         print(f"wrote {args.json}")

@@ -9,12 +9,15 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export", help="export a trained run to ONNX",
-        description="Export a run's latest (or a given) checkpoint to one ONNX file holding observation "
+        description="Export a run's best checkpoint by the walk bar (scored while training, RUN_DIR/best/), "
+                    "else its latest, or a given one, to one ONNX file holding observation "
                     "normalisation, the policy mean and the action clip/scale, with the contract in its "
                     "metadata. Then checks ONNX against the torch path (max abs error <= 1e-5).")
     p.add_argument("run_dir", type=Path, help="training run directory (from duck train)")
     p.add_argument("--out", type=Path, default=None, help="output .onnx path (default: RUN_DIR/policy.onnx)")
-    p.add_argument("--checkpoint", type=Path, default=None, help="a specific checkpoint .zip (default: latest)")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="a specific checkpoint .zip (default: the best scored, else the latest)")
+    p.add_argument("--latest", action="store_true", help="the latest checkpoint even when a best was scored")
     p.add_argument("--skip-parity", action="store_true", help="do not run the ONNX/torch parity check")
     p.add_argument("--mirror-average", choices=("auto", "on", "off"), default="auto",
                    help="average the policy with its mirror image, which makes it exactly left/right "
@@ -39,8 +42,14 @@ def run(args: argparse.Namespace) -> int:
     check_writable(out, what="--out")
     from duck.runtime import policy as policy_file
     from duck.train.export import export, load_run, parity_check
+    from duck.train.scoring import best_checkpoint
 
-    loaded = load_run(args.run_dir, args.checkpoint)
+    checkpoint, why = args.checkpoint, ""
+    best = None if checkpoint is not None or args.latest else best_checkpoint(args.run_dir)
+    if best is not None:
+        checkpoint = best[0]
+        why = f"; best by the walk bar: {best[1]['passed']}/{best[1]['of']} items on the selection suite"
+    loaded = load_run(args.run_dir, checkpoint)
     mirror_average = {"auto": None, "on": True, "off": False}[args.mirror_average]
     with atomic_output(out) as tmp:
         export(loaded, tmp, mirror_average=mirror_average)
@@ -53,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             if not ok:
                 raise ParityFailed(f"parity check failed; {out} was left as it was")
     print(f"wrote {out} ({loaded.steps} steps, from {loaded.checkpoint.name}"
-          f"{', mirror-averaged' if averaged else ''})")
+          f"{', mirror-averaged' if averaged else ''}{why})")
     return 0
 
 

@@ -47,8 +47,11 @@ def register(sub: Any) -> None:
     p.add_argument("--rt-priority", type=arg_int(1, 99), help="SCHED_FIFO priority for the loop (needs CAP_SYS_NICE)")
     p.add_argument("--cpu", type=arg_int(0, 1023), help="pin the loop to this CPU (with --sim the default is a CPU "
                                                 "the simulator does not use)")
-    p.add_argument("--p-gain", type=arg_int(0, 16383),
-                   help="Position P gain after the start-up ramp (default: keep the servos')")
+    p.add_argument("--sim-supply-v", type=arg_float(0.0, 30.0, low_open=True), metavar="VOLTS",
+                   help="with --sim: the emulated servos' supply voltage (default: the servo profile's nominal)")
+    p.add_argument("--sim-servo-profile", action="append", default=[], metavar="JSON",
+                   help="with --sim: servo parameters for the emulated servos (a servo profile JSON, e.g. from "
+                        "`duck sysid fit`; repeatable, one per servo model)")
     p.add_argument("--release", action="store_true",
                    help="only turn torque off on every servo and exit (for systemd ExecStopPost)")
     p.set_defaults(func=run)
@@ -136,6 +139,15 @@ def run(args: argparse.Namespace) -> int:
     imu_config = load_imu_config(args.imu_config)
     if args.fault and not args.sim:
         raise UserError("--fault injects faults into the simulated robot; it needs --sim")
+    if (args.sim_supply_v is not None or args.sim_servo_profile) and not args.sim:
+        raise UserError("--sim-supply-v and --sim-servo-profile configure the simulated servos; they need --sim")
+    if args.sim_supply_v is not None and not 0.0 < args.sim_supply_v <= 30.0:
+        raise UserError(f"--sim-supply-v must be in (0, 30] V, got {args.sim_supply_v}")
+    from duck.servo_profile import policy_servo_profile
+
+    servo_profile, profile_note = policy_servo_profile(policy.metadata)
+    if profile_note:
+        print(f"duck run: {profile_note}")
     if command is not None and not (args.go or args.sim):
         raise UserError("--command gives no start button; add --go to hand over to the policy after the ramp")
 
@@ -145,7 +157,11 @@ def run(args: argparse.Namespace) -> int:
         from duck.sim.in_the_loop import FaultSpec, SimInTheLoop
 
         faults = [FaultSpec.parse(f) for f in args.fault]
-        sim = SimInTheLoop(faults, backend=args.sim_backend, baud=args.baud)
+        from duck.sim.servo_backend import load_servo_overrides
+
+        load_servo_overrides(args.sim_servo_profile)  # a bad file fails here, before anything starts
+        sim = SimInTheLoop(faults, backend=args.sim_backend, baud=args.baud,
+                           servo_options={"supply_v": args.sim_supply_v, "profiles": list(args.sim_servo_profile)})
         port = sim.start()
         imu: Any = sim.imu
         teleop = sim.teleop(command if command is not None else np.zeros(3))
@@ -174,12 +190,13 @@ def run(args: argparse.Namespace) -> int:
                     "joint_names": list(CONTRACT.joint_names), "action_names": list(CONTRACT.action_names),
                     "obs_terms": {t.name: [CONTRACT.term_slice(t.name).start, t.size] for t in CONTRACT.obs_terms},
                     "control_rate_hz": CONTRACT.control_rate_hz, "sim": bool(args.sim), "port": port,
-                    "baud": args.baud, "faults": list(args.fault), "argv": sys.argv[1:]}
+                    "baud": args.baud, "faults": list(args.fault), "argv": sys.argv[1:],
+                    "servo_profile": servo_profile.to_dict()}
             telemetry = Telemetry(args.log, meta)
         loop_cpu = args.cpu if args.cpu is not None or sim is None else sim.runtime_cpu
         # The sim has no operator to press start, so it always hands over after the ramp.
         config = RunConfig(duration_s=args.duration, ramp_s=args.ramp, go=args.go or args.sim,
-                           p_gain=args.p_gain, rt_priority=args.rt_priority, cpu=loop_cpu,
+                           servo_profile=servo_profile, rt_priority=args.rt_priority, cpu=loop_cpu,
                            runtime_faults=sim.runtime_faults() if sim is not None else [])
         runner = Runner(io, policy, teleop, config, telemetry=telemetry, probe=probe)
         try:

@@ -37,9 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--current-baud", type=BAUD, default=57_600, help="baud the servo(s) use now (factory: 57600)")
     q.add_argument("--baud", type=BAUD, default=DEFAULT_BAUD, help="target baud")
     q.add_argument("--calibration", help="calibration JSON, to put the position limits in calibrated ticks")
-    q.add_argument("--p-gain", type=GAIN)
-    q.add_argument("--i-gain", type=GAIN)
-    q.add_argument("--d-gain", type=GAIN)
+    q.add_argument("--p-gain", type=GAIN, help="Position P Gain (default: the servo profile's, what `duck run` writes)")
+    q.add_argument("--i-gain", type=GAIN, help="Position I Gain (default: the servo profile's)")
+    q.add_argument("--d-gain", type=GAIN, help="Position D Gain (default: the servo profile's)")
     q.set_defaults(func=_setup)
 
     q = ss.add_parser("calibrate", help="torque off, put the robot in the zero pose, record per-joint offsets")
@@ -61,6 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = ss.add_parser("emulate", help="serve the contract's servos on a pty (software servo)")
     q.add_argument("--baud", type=BAUD, default=DEFAULT_BAUD)
     q.add_argument("--backend", choices=("ideal", "mujoco"), default="ideal")
+    q.add_argument("--supply-v", type=arg_float(0.0, 30.0, low_open=True), metavar="VOLTS",
+                   help="mujoco backend: the emulated supply voltage (default: the servo profile's nominal)")
+    q.add_argument("--servo-profile", action="append", default=[], metavar="JSON",
+                   help="mujoco backend: servo parameters (a servo profile JSON; repeatable, one per servo model)")
     q.add_argument("--return-delay", type=arg_int(0, 254), default=0, help="Return Delay Time register (2 us units)")
     q.add_argument("--fault", action="append", default=[], metavar="KIND:ID[:ARG]",
                    help="inject a fault: drop:ID[:P], crc:ID[:P], missing:ID, stuck:ID, hwerror:ID[:bit+bit]")
@@ -141,10 +145,24 @@ def _setup(args) -> int:
             raise UserError(f"unknown joint {args.joint!r}; joints are {list(CONTRACT.joint_names)}")
     else:
         joints = list(CONTRACT.joints)
+    from duck.servo_profile import SERVO_PROFILE
+
     for j in joints:
+        # The contract's range, through this joint's calibration (zero and direction), becomes
+        # the servo's Min/Max Position Limit: the servo itself then refuses a goal outside it.
+        # In position mode the servo turns within 0..4095 ticks, so a calibrated range that
+        # crosses the wrap cannot be enforced: refuse rather than clamp it.
+        ends = [int(cal[j.servo_id].rad_to_ticks(x)) for x in (j.lower_rad, j.upper_rad)]
+        if min(ends) < 0 or max(ends) > 4095:
+            raise UserError(f"{j.name}: its range {j.lower_rad:+.3f}..{j.upper_rad:+.3f} rad is ticks "
+                            f"{min(ends)}..{max(ends)} with this calibration, outside the servo's 0..4095; "
+                            "re-seat the horn nearer the servo's centre and calibrate again")
         lo, hi = limits_to_ticks(j.lower_rad, j.upper_rad, cal[j.servo_id])
+        gains = SERVO_PROFILE.gains_for(j.servo_model)  # the gains the policy is trained for
         plan = SetupPlan(ServoSpec(j.servo_id, j.servo_model), args.baud, lo, hi,
-                         args.p_gain, args.i_gain, args.d_gain)
+                         gains.p if args.p_gain is None else args.p_gain,
+                         gains.i if args.i_gain is None else args.i_gain,
+                         gains.d if args.d_gain is None else args.d_gain)
         current_id = args.current_id if args.joint else j.servo_id
         with _bus_errors():
             got = setup_servo(args.port, current_id, args.current_baud, plan)
@@ -156,7 +174,7 @@ def _setup(args) -> int:
 def _calibrate(args) -> int:
     from duck.atomic import check_writable
     from duck.calibration import Calibration, JointCalibration, save_calibration
-    from duck.contract import CONTRACT
+    from duck.contract import CONTRACT, sign_table
     from firmware_bridge.control_table import Reg
 
     check_writable(args.out, what="--out")  # before the user poses the robot, not after
@@ -168,6 +186,8 @@ def _calibrate(args) -> int:
             bus.set_torque(False)
             print("Torque is off. Put the robot in the zero pose: legs straight down, feet flat and "
                   "parallel, head level and facing forward (all contract joints at 0 rad).", file=sys.stderr)
+            print("Positive angles turn these ways (a servo that turns the other way gets direction -1 "
+                  "in the calibration file):\n" + sign_table(), file=sys.stderr)
             if not args.yes:
                 print("Press Enter when it is there (Ctrl-C to abort)...", file=sys.stderr, flush=True)
                 if not sys.stdin.readline():
@@ -223,10 +243,14 @@ def _emulate(args) -> int:
         faults = [Fault.parse(f) for f in args.fault]
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if args.backend != "mujoco" and (args.supply_v is not None or args.servo_profile):
+        raise UserError("--supply-v and --servo-profile configure the servo model: they need --backend mujoco")
+    if args.supply_v is not None and not 0.0 < args.supply_v <= 30.0:
+        raise UserError(f"--supply-v must be in (0, 30] V, got {args.supply_v}")
     if args.backend == "mujoco":
-        from duck.sim.servo_backend import MujocoServoBackend
+        from duck.sim.servo_backend import MujocoServoBackend, load_servo_overrides
 
-        backend = MujocoServoBackend()
+        backend = MujocoServoBackend(supply_v=args.supply_v, overrides=load_servo_overrides(args.servo_profile))
     else:
         backend = IdealBackend()
     emu = SoftwareServo(_specs(), backend, baud=args.baud, return_delay=args.return_delay)

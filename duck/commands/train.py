@@ -12,7 +12,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train", help="train a walking policy (PPO, CPU)",
         description="Train a walking policy with stable-baselines3 PPO on the batched MuJoCo VecEnv. "
-                    "Writes config, TensorBoard logs, checkpoints and periodic evals to the run directory.")
+                    "Writes config, TensorBoard logs, checkpoints and periodic evals to the run directory, and "
+                    "scores checkpoints against the walk bar in a low-priority background process, keeping "
+                    "the best in RUN_DIR/best/ (score.* keys; score.enabled=false turns it off).")
     p.add_argument("--run-dir", type=Path, default=Path("runs/walk"),
                    help="run directory (default: runs/walk); with --resume, the run to continue")
     p.add_argument("--config", type=Path, default=None,
@@ -49,5 +51,15 @@ def run(args: argparse.Namespace) -> int:
 
     final = train(cfg, args.run_dir, resume=args.resume, argv=args.argv)
     print(f"final checkpoint: {final}")
+    from duck.train.scoring import best_checkpoint, first_full_bar
+
+    best = best_checkpoint(args.run_dir)
+    if best is not None:
+        print(f"best by the walk bar: {best[1]['checkpoint']} ({best[1]['passed']}/{best[1]['of']} items; "
+              f"scores in {args.run_dir / 'scores.jsonl'}, plot {args.run_dir / 'scores.png'})")
+    first = first_full_bar(args.run_dir)
+    if first is not None:
+        wall = f" after {first['wall_s'] / 60:.1f} min of training" if first.get("wall_s") is not None else ""
+        print(f"the whole bar first held at {first['steps']:,} steps{wall} ({first['checkpoint']})")
     print(f"export it with: duck export {args.run_dir} --out {args.run_dir / 'policy.onnx'}")
     return 0

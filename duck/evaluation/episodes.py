@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,6 +12,9 @@ from duck.runtime.policy import Policy
 from duck.sim.batch import SOLE_SITE_HEIGHT, BatchSim
 from duck.sim.config import EnvConfig
 from duck.transforms import heading_frame, quat_to_yaw
+
+if TYPE_CHECKING:
+    from duck.evaluation.transfer import Condition
 
 # command_fn(step, sim) -> (N, 3) command or None to keep; kick_fn(step, sim) -> None (may call sim.kick)
 CommandFn = Callable[[int, BatchSim], "np.ndarray | None"]
@@ -41,9 +45,11 @@ class Trace:
 
 
 def eval_config(base: EnvConfig, seconds: float, randomize: bool, physics_dt_s: float | None = None) -> EnvConfig:
-    """Eval env: no random pushes or command resampling (the suite drives them), long enough episodes."""
+    """Eval env: no random pushes, command or head-command resampling (the suite drives them),
+    long enough episodes."""
     dr = replace(base.dr, push=replace(base.dr.push, enabled=False), enabled=randomize)
-    cfg = replace(base, dr=dr, episode_length_s=seconds + 1.0,
+    commands = replace(base.commands, head=replace(base.commands.head, range_scale=0.0))
+    cfg = replace(base, dr=dr, commands=commands, episode_length_s=seconds + 1.0,
                   init_joint_noise_rad=base.init_joint_noise_rad if randomize else 0.0)
     if physics_dt_s is not None:
         cfg = replace(cfg, physics_dt_s=physics_dt_s)
@@ -51,11 +57,17 @@ def eval_config(base: EnvConfig, seconds: float, randomize: bool, physics_dt_s: 
 
 
 def run_episodes(policy: Policy, cfg: EnvConfig, n: int, seconds: float, seed: int,
-                 command_fn: CommandFn, kick_fn: KickFn | None = None) -> Trace:
-    sim = BatchSim(n, cfg)
+                 command_fn: CommandFn, kick_fn: KickFn | None = None, head_fn: KickFn | None = None,
+                 condition: Condition | None = None) -> Trace:
+    """``head_fn(step, sim)`` may set head commands; ``condition`` (the transfer section's)
+    changes the sim: its model before the sim is built, the rest after the reset."""
+    model = condition.build_model(cfg, seed) if condition is not None else None
+    sim = BatchSim(n, cfg, model=model)
     try:
         sim.seed(seed + np.arange(n))
         obs = sim.reset(sim.all)
+        if condition is not None:
+            condition.apply(sim, cfg)
         first = command_fn(0, sim)
         if first is not None:
             sim.set_command(first)
@@ -71,6 +83,8 @@ def run_episodes(policy: Policy, cfg: EnvConfig, n: int, seconds: float, seed: i
                     obs = sim.observe()
             if kick_fn is not None:
                 kick_fn(t, sim)
+            if head_fn is not None:
+                head_fn(t, sim)
             action, _ = policy(obs)
             obs, _, terminated, _, _ = sim.step(action)
             alive &= ~terminated

@@ -1,8 +1,10 @@
-"""The walk bar (issue: "A policy that walks") as data, and the markdown report."""
+"""The walk bar (issue: "A policy that walks") and walk bar 2 (issue 21) as data, and the markdown report."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from duck.evaluation.transfer import row_figures
 
 
 def walk_bar(m: dict) -> list[tuple[str, float, str, bool]]:
@@ -28,7 +30,7 @@ def walk_bar(m: dict) -> list[tuple[str, float, str, bool]]:
     p = m["push"]["survival_rate_by_kick_mps"]
     rows.append(("push survival at 0.6 m/s", p["0.6"], ">= 0.9", p["0.6"] >= 0.9))
     rows.append(("push survival at 0.8 m/s", p["0.8"], ">= 0.7", p["0.8"] >= 0.7))
-    for name in ("fine_timestep", "randomized_dynamics"):
+    for name in ("fine_timestep", "randomized_dynamics") if "sim2sim" in m else ():
         v = m["sim2sim"][name]["survival_rate"]
         rows.append((f"sim2sim {name} survival", v, ">= 0.9", v >= 0.9))
     c = m["gait"]["forward"]["swing_clearance_m"]
@@ -38,9 +40,50 @@ def walk_bar(m: dict) -> list[tuple[str, float, str, bool]]:
     return rows
 
 
+def walk_bar_2(m: dict) -> list[tuple[str, float, str, bool]]:
+    """The items issue 21 adds, for the sections the metrics hold: head motion, the 0.25 m/s
+    command, and one item per transfer condition: its row meets all four of its bars (fixed and
+    tracking survival >= 0.9, vx >= 0.09 m/s, 0.6 m/s kicks >= 0.7). The value shown is the row's
+    worst figure divided by its bar, named; the report's table has them all."""
+    rows = []
+    if "head_tracking" in m:
+        v = m["head_tracking"]["survival_rate"]
+        rows.append(("tracking survival with head motion", v, ">= 0.95", v >= 0.95))
+    if "fast" in m:
+        f = m["fast"]["forward_0.25"]
+        rows.append(("forward 0.25: mean vx over last 8 s [m/s]", f["achieved_vx_mps"], ">= 0.2, no fall",
+                     f["achieved_vx_mps"] >= 0.2 and not f["fell"]))
+    for name, row in m.get("transfer", {}).items():
+        figures = row_figures(row)
+        worst = min(figures, key=figures.get)
+        rows.append((f"transfer {name}: worst figure / its bar ({worst})", figures[worst], ">= 1", row["meets_bar"]))
+    return rows
+
+
+def whole_bar(m: dict) -> list[tuple[str, float, str, bool]]:
+    """Every item: the walk bar, then walk bar 2's additions."""
+    return walk_bar(m) + walk_bar_2(m)
+
+
+def transfer_table(m: dict) -> list[str]:
+    """The transfer section as markdown table lines (empty when the section did not run)."""
+    if not m.get("transfer"):
+        return []
+    lines = ["| condition | setting | fixed survival | tracking survival | vx at 0.15 [m/s] | "
+             "kick 0.6 survival | kicks 0.2/0.4/0.6/0.8/1.0 | ok |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, r in m["transfer"].items():
+        kicks = r["push_survival_rate_by_kick_mps"]
+        lines.append(f"| {name} | {r['setting']} | {r['fixed_survival_rate']:.2f} | "
+                     f"{r['tracking_survival_rate']:.2f} | {r['forward_achieved_vx_mps']:.3f} | {kicks['0.6']:.2f} | "
+                     f"{'/'.join(f'{v:.2f}' for v in kicks.values())} | {'yes' if r['meets_bar'] else 'no'} |")
+    return lines
+
+
 def markdown(m: dict, plots: list[Path] | None = None, rel_to: Path | None = None) -> str:
     rows = walk_bar(m)
     passed = sum(r[3] for r in rows)
+    extra = walk_bar_2(m)
     lines = [
         f"# Evaluation of `{Path(m['policy']['path']).name}`",
         "",
@@ -53,6 +96,27 @@ def markdown(m: dict, plots: list[Path] | None = None, rel_to: Path | None = Non
         "|---|---|---|---|",
     ]
     lines += [f"| {name} | {value:.3f} | {bar} | {'yes' if ok else 'no'} |" for name, value, bar, ok in rows]
+    if extra:
+        lines += ["", f"## Walk bar 2 additions: {sum(r[3] for r in extra)}/{len(extra)} criteria met", "",
+                  "| criterion | measured | bar | ok |", "|---|---|---|---|"]
+        lines += [f"| {name} | {value:.3f} | {bar} | {'yes' if ok else 'no'} |" for name, value, bar, ok in extra]
+    if m.get("transfer"):
+        lines += ["", "## Transfer: conditions outside the training randomization", "",
+                  "Each on nominal dynamics with only that condition changed; fixed commands, tracking "
+                  "and kicks as in the sim-to-sim section. A row needs survival >= 0.9, vx >= 0.09 m/s at "
+                  "the 0.15 m/s command and 0.6 m/s kick survival >= 0.7.", ""]
+        lines += transfer_table(m)
+    if "fast" in m:
+        lines += ["", "## Faster (10 s, nominal dynamics)", "", "| command | vx | distance [m] | fell |",
+                  "|---|---|---|---|"]
+        for name, f in m["fast"].items():
+            lines.append(f"| {name} | {f['achieved_vx_mps']:.3f} | {f['forward_distance_m']:.2f} | {f['fell']} |")
+    if "head_tracking" in m:
+        h = m["head_tracking"]
+        lines += ["", f"## Tracking with head motion ({h['episodes']} episodes x {h['seconds']:g} s, head "
+                  f"commands over {h['head_command_range_rad']} rad every {h['head_resample_seconds']:g} s)", "",
+                  f"Survival {h['survival_rate']:.2f}; stride-averaged RMSE {h['stride_lin_vel_rmse_mps']:.3f} m/s, "
+                  f"{h['stride_yaw_rate_rmse_rad_s']:.3f} rad/s."]
     lines += ["", "## Fixed commands (10 s, nominal dynamics)", "",
               "| command | vx | vy | yaw rate | achieved/cmd | lateral drift [m] | fell |",
               "|---|---|---|---|---|---|---|"]

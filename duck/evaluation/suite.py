@@ -1,7 +1,8 @@
 """The fixed, seeded evaluation suite behind ``duck eval``.
 
 Sections (top-level JSON keys): ``fixed``, ``tracking``, ``push``, ``stand``,
-``gait`` and ``sim2sim``. Metric names carry their unit.
+``gait``, ``sim2sim``, and walk bar 2's (issue 21) ``head_tracking``, ``fast`` and ``transfer``.
+Metric names carry their unit.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 
 from duck.contract import CONTRACT
 from duck.evaluation.episodes import Trace, eval_config, run_episodes
+from duck.evaluation.transfer import Condition, TransferSettings, row_meets_bar
 from duck.runtime.policy import Policy
 from duck.sim.batch import BatchSim
 from duck.sim.config import EnvConfig
@@ -25,6 +27,8 @@ FIXED_COMMANDS = {
     "turn_right": (0.0, 0.0, -0.5),
 }
 KICKS_MPS = (0.2, 0.4, 0.6, 0.8, 1.0)
+# Walk bar 2 (issue 21): faster forward walking; 0.25 m/s is an item, 0.30 a stretch reported.
+FAST_COMMANDS = {"forward_0.25": (0.25, 0.0, 0.0), "forward_0.30": (0.30, 0.0, 0.0)}
 # 90-degree sectors of the kick direction in the world frame, centred on +x (the robot
 # starts facing +x), +y, -x, -y: which way a policy falls tells what it lacks.
 KICK_SECTORS = ("front", "left", "back", "right")
@@ -44,6 +48,10 @@ class SuiteSettings:
     push_walk_mps: float = 0.1
     push_at_seconds: float = 3.0
     push_seconds: float = 8.0
+    head_tracking: bool = True  # random-command tracking with random head commands
+    head_resample_seconds: float = 2.0
+    fast: bool = True  # the 0.25 and 0.30 m/s forward commands
+    sim2sim: bool = True
     seed: int = 1234
 
     def validate(self) -> None:
@@ -58,6 +66,7 @@ class SuiteSettings:
             check_range(name, getattr(self, name), 1.0, 600.0)
         check_range("settle_seconds", self.settle_seconds, 0.0, self.fixed_seconds - 0.5)
         check_range("resample_seconds", self.resample_seconds, 0.5, 600.0)
+        check_range("head_resample_seconds", self.head_resample_seconds, 0.5, 600.0)
         check_range("transient_seconds", self.transient_seconds, 0.0, self.resample_seconds - 0.1)
         check_range("push_at_seconds", self.push_at_seconds, 0.0, self.push_seconds - 0.5)
         vx = CONTRACT.commands.vx_mps
@@ -94,13 +103,15 @@ def scheduled_kicks(kick_step: np.ndarray, velocity_xy: np.ndarray) -> callable:
 
 
 def fixed_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings, randomize: bool = False,
-                  physics_dt_s: float | None = None) -> tuple[dict, dict[str, Trace]]:
+                  physics_dt_s: float | None = None, condition: Condition | None = None,
+                  fixed_commands: dict[str, tuple[float, float, float]] = FIXED_COMMANDS,
+                  ) -> tuple[dict, dict[str, Trace]]:
     out, traces = {}, {}
     ecfg = eval_config(cfg, s.fixed_seconds, randomize, physics_dt_s)
-    names = list(FIXED_COMMANDS)
-    commands = np.array([FIXED_COMMANDS[k] for k in names])
+    names = list(fixed_commands)
+    commands = np.array([fixed_commands[k] for k in names])
     trace = run_episodes(policy, ecfg, len(names), s.fixed_seconds, s.seed,
-                         lambda t, sim: commands if t == 0 else None)
+                         lambda t, sim: commands if t == 0 else None, condition=condition)
     k0 = int(s.settle_seconds / trace.dt)
     for i, name in enumerate(names):
         cmd = commands[i]
@@ -136,8 +147,24 @@ def stand_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings, n: int = 4) 
             "falls": int(trace.fell.sum())}
 
 
+def head_schedule(s: SuiteSettings) -> callable:
+    """A head function: every head joint's command uniform over the contract's range, drawn
+    afresh every ``s.head_resample_seconds`` (teleop moving the head while the robot walks)."""
+    every = int(round(s.head_resample_seconds / CONTRACT.control_dt_s))
+    n_segments = int(np.ceil(s.tracking_seconds / s.head_resample_seconds))
+    r = CONTRACT.head_command_range_rad
+    heads = np.random.default_rng(s.seed + 3).uniform(
+        r.low, r.high, size=(n_segments, s.tracking_episodes, len(CONTRACT.head_indices)))
+
+    def head_fn(t: int, sim: BatchSim) -> None:
+        if t % every == 0:
+            sim.set_head_command(heads[t // every])
+    return head_fn
+
+
 def tracking_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings, randomize: bool = False,
-                     physics_dt_s: float | None = None) -> tuple[dict, Trace]:
+                     physics_dt_s: float | None = None, condition: Condition | None = None,
+                     head: bool = False) -> tuple[dict, Trace]:
     ecfg = eval_config(cfg, s.tracking_seconds, randomize, physics_dt_s)
     every = int(round(s.resample_seconds / CONTRACT.control_dt_s))
     rng = np.random.default_rng(s.seed + 1)
@@ -145,7 +172,8 @@ def tracking_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings, randomize
     low, high = CONTRACT.commands.as_arrays()
     schedule = rng.uniform(low, high, size=(n_segments, s.tracking_episodes, 3))
     trace = run_episodes(policy, ecfg, s.tracking_episodes, s.tracking_seconds, s.seed + 2,
-                         lambda t, sim: schedule[t // every] if t % every == 0 else None)
+                         lambda t, sim: schedule[t // every] if t % every == 0 else None,
+                         head_fn=head_schedule(s) if head else None, condition=condition)
     steps = np.arange(trace.alive.shape[0])
     in_segment = steps % every
     settled = in_segment >= int(s.transient_seconds / trace.dt)
@@ -197,7 +225,7 @@ def _alive_for(alive: np.ndarray, half: int) -> np.ndarray:
 
 
 def push_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings, randomize: bool = False,
-                 physics_dt_s: float | None = None) -> dict:
+                 physics_dt_s: float | None = None, condition: Condition | None = None) -> dict:
     ecfg = eval_config(cfg, s.push_seconds, randomize, physics_dt_s)
     survival, impulse = {}, {}
     by_direction: dict[str, dict[str, float | None]] = {name: {} for name in KICK_SECTORS}
@@ -211,7 +239,8 @@ def push_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings, randomize: bo
         direction = np.stack([np.cos(angles), np.sin(angles)], axis=-1)
         kick_step = first_kick_step + offsets
         trace = run_episodes(policy, ecfg, s.push_episodes, s.push_seconds, s.seed + 200 + j,
-                             hold_command((s.push_walk_mps, 0.0, 0.0)), scheduled_kicks(kick_step, kick * direction))
+                             hold_command((s.push_walk_mps, 0.0, 0.0)), scheduled_kicks(kick_step, kick * direction),
+                             condition=condition)
         mass = trace.mass_kg
         survival[f"{kick:.1f}"] = float(1.0 - trace.fell.mean())
         sector = np.round(angles / (np.pi / 2)).astype(int) % 4
@@ -255,31 +284,68 @@ def gait_section(trace: Trace) -> dict:
     }
 
 
+def robustness_row(policy: Policy, cfg: EnvConfig, s: SuiteSettings, **kwargs) -> dict:
+    """Fixed commands, tracking and kicks (half the push section's episodes) under one changed
+    setting (``kwargs`` of the sections): a row of the sim-to-sim and transfer sections."""
+    fixed, _ = fixed_section(policy, cfg, s, **kwargs)
+    tracking, _ = tracking_section(policy, cfg, s, **kwargs)
+    push = push_section(policy, cfg, replace(s, push_episodes=max(4, s.push_episodes // 2)), **kwargs)
+    falls = sum(v["fell"] for v in fixed.values())
+    row = {
+        "fixed_survival_rate": 1.0 - falls / len(fixed),
+        "forward_achieved_vx_mps": fixed["forward"]["achieved_vx_mps"],
+        "tracking_survival_rate": tracking["survival_rate"],
+        "tracking_lin_vel_rmse_mps": tracking["lin_vel_rmse_mps"],
+        "tracking_yaw_rate_rmse_rad_s": tracking["yaw_rate_rmse_rad_s"],
+        "tracking_stride_lin_vel_rmse_mps": tracking["stride_lin_vel_rmse_mps"],
+        "tracking_stride_yaw_rate_rmse_rad_s": tracking["stride_yaw_rate_rmse_rad_s"],
+        "push_survival_rate_by_kick_mps": push["survival_rate_by_kick_mps"],
+    }
+    row["survival_rate"] = min(row["fixed_survival_rate"], row["tracking_survival_rate"])
+    return row
+
+
 def sim2sim_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings) -> dict:
     out = {}
     for name, kwargs in (("fine_timestep", {"physics_dt_s": cfg.physics_dt_s / 4}),
                          ("randomized_dynamics", {"randomize": True})):
-        fixed, _ = fixed_section(policy, cfg, s, **kwargs)
-        tracking, _ = tracking_section(policy, cfg, s, **kwargs)
-        push = push_section(policy, cfg, replace(s, push_episodes=max(4, s.push_episodes // 2)), **kwargs)
-        falls = sum(v["fell"] for v in fixed.values())
-        out[name] = {
-            "fixed_survival_rate": 1.0 - falls / len(fixed),
-            "forward_achieved_vx_mps": fixed["forward"]["achieved_vx_mps"],
-            "tracking_survival_rate": tracking["survival_rate"],
-            "tracking_lin_vel_rmse_mps": tracking["lin_vel_rmse_mps"],
-            "tracking_yaw_rate_rmse_rad_s": tracking["yaw_rate_rmse_rad_s"],
-            "tracking_stride_lin_vel_rmse_mps": tracking["stride_lin_vel_rmse_mps"],
-            "tracking_stride_yaw_rate_rmse_rad_s": tracking["stride_yaw_rate_rmse_rad_s"],
-            "push_survival_rate_by_kick_mps": push["survival_rate_by_kick_mps"],
-        }
-        out[name]["survival_rate"] = min(out[name]["fixed_survival_rate"], out[name]["tracking_survival_rate"])
+        out[name] = robustness_row(policy, cfg, s, **kwargs)
     out["fine_timestep"]["physics_dt_s"] = cfg.physics_dt_s / 4
     return out
 
 
-def run_suite(policy: Policy, cfg: EnvConfig, s: SuiteSettings = SuiteSettings(), progress=None) -> tuple[dict, dict]:
-    """All sections. Returns (metrics JSON, traces for plots)."""
+def transfer_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings, transfer: TransferSettings,
+                     progress=None) -> dict:
+    """One row per enabled condition (duck/evaluation/transfer.py), on nominal dynamics plus it."""
+    out = {}
+    for name, condition in transfer.conditions().items():
+        if progress:
+            progress(f"transfer: {name}")
+        row = robustness_row(policy, cfg, s, condition=condition)
+        row["setting"] = condition.describe(cfg)
+        row["meets_bar"] = row_meets_bar(row)
+        out[name] = row
+    return out
+
+
+def head_tracking_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings) -> dict:
+    """Random-command tracking while random head commands move the head (nominal dynamics)."""
+    tracking, _ = tracking_section(policy, cfg, s, head=True)
+    tracking["head_resample_seconds"] = s.head_resample_seconds
+    tracking["head_command_range_rad"] = [CONTRACT.head_command_range_rad.low, CONTRACT.head_command_range_rad.high]
+    return tracking
+
+
+def fast_section(policy: Policy, cfg: EnvConfig, s: SuiteSettings) -> dict:
+    """Forward commands above today's range (FAST_COMMANDS), nominal dynamics."""
+    fast, _ = fixed_section(policy, cfg, s, fixed_commands=FAST_COMMANDS)
+    return fast
+
+
+def run_suite(policy: Policy, cfg: EnvConfig, s: SuiteSettings = SuiteSettings(), progress=None,
+              transfer: TransferSettings | None = None) -> tuple[dict, dict]:
+    """All sections (``transfer`` None: every transfer condition). Returns (metrics JSON, traces for plots)."""
+    transfer = TransferSettings() if transfer is None else transfer
     step = progress or (lambda name: None)
     step("fixed commands")
     fixed, fixed_traces = fixed_section(policy, cfg, s)
@@ -289,14 +355,23 @@ def run_suite(policy: Policy, cfg: EnvConfig, s: SuiteSettings = SuiteSettings()
     tracking, tracking_trace = tracking_section(policy, cfg, s)
     step("push recovery")
     push = push_section(policy, cfg, s)
-    step("sim-to-sim")
-    sim2sim = sim2sim_section(policy, cfg, s)
     metrics = {
         "policy": {"path": str(policy.path), "steps": policy.steps, "contract": policy.contract.fingerprint,
                    "mirror_averaged": policy.mirror_averaged},
         "fixed": fixed, "tracking": tracking, "push": push, "stand": stand,
-        "gait": gait_section(tracking_trace), "sim2sim": sim2sim,
+        "gait": gait_section(tracking_trace),
     }
+    if s.sim2sim:
+        step("sim-to-sim")
+        metrics["sim2sim"] = sim2sim_section(policy, cfg, s)
+    if s.head_tracking:
+        step("tracking with head motion")
+        metrics["head_tracking"] = head_tracking_section(policy, cfg, s)
+    if s.fast:
+        step("fast forward")
+        metrics["fast"] = fast_section(policy, cfg, s)
+    if transfer.enabled:
+        metrics["transfer"] = transfer_section(policy, cfg, s, transfer, step)
     metrics["gait"]["forward"] = gait_section(fixed_traces["forward"])
     return metrics, {"fixed": fixed_traces, "tracking": tracking_trace}
 

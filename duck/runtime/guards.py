@@ -24,9 +24,8 @@ def check_run_config(cfg: Any) -> None:
     check_number("stop_ramp_s", cfg.stop_ramp_s, 0.0, 60.0, low_open=True)
     if cfg.duration_s is not None:
         check_number("duration_s", cfg.duration_s, 0.0, None, low_open=True)
-    for name in ("low_p_gain", "p_gain"):
-        if getattr(cfg, name) is not None:
-            check_number(name, getattr(cfg, name), 0, 16383, integer=True)
+    if getattr(cfg, "ramp_p_fraction", None) is not None:
+        check_number("ramp_p_fraction", cfg.ramp_p_fraction, 0.0, 1.0, low_open=True)
     check_number("compute_reserve_s", cfg.compute_reserve_s, 0.0, 0.02)
     check_number("start_tilt_limit_rad", cfg.start_tilt_limit_rad, 0.0, math.pi)
     for name, value in vars(cfg.safety).items():

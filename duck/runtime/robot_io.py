@@ -73,7 +73,6 @@ class RobotIO:
         self.contract = contract
         self._bus_open = False
         self._imu_open = False
-        self._saved_gains: dict[int, int] = {}
 
     # ---- lifecycle ---------------------------------------------------------------
     def open(self) -> list[str]:
@@ -150,26 +149,44 @@ class RobotIO:
         return None
 
     # ---- torque ------------------------------------------------------------------
-    def torque_on(self, low_p_gain: int | None) -> None:
-        """Torque on, softened to ``low_p_gain`` (each servo's own gain is saved for :meth:`restore_gains`)."""
+    def check_supply(self, supply_range_v: tuple[float, float]) -> dict[int, float]:
+        """Each servo's Present Input Voltage; :class:`UserError` (one line) if any is outside
+        ``supply_range_v``, the supply the policy was trained for. Call before torque on."""
+        from firmware_bridge import BusError
+        from firmware_bridge.control_table import Reg, voltage_to_v
+
+        try:
+            volts = {i: voltage_to_v(self.bus.read_register(i, Reg.PRESENT_INPUT_VOLTAGE)) for i in self.bus.ids}
+        except BusError as exc:
+            raise UserError(f"could not read the servos' supply voltage: {exc}") from None
+        lo, hi = supply_range_v
+        bad = {i: v for i, v in volts.items() if not lo - 1e-6 <= v <= hi + 1e-6}
+        if bad:
+            listing = ", ".join(f"{i}: {v:.1f} V" for i, v in sorted(bad.items()))
+            raise UserError(f"servo supply outside the {lo:.1f}-{hi:.1f} V the policy was trained for ({listing}); "
+                            "check the battery/regulator, nothing was energised")
+        return volts
+
+    def torque_on(self, low_p_gains: dict[int, int] | None) -> None:
+        """Torque on, softened to ``low_p_gains`` (servo id -> P) for the start-up ramp."""
         from firmware_bridge.control_table import Reg
 
-        self._saved_gains = {}
-        if low_p_gain is not None:
-            for servo_id in self.bus.ids:
-                gain = self.bus.read_register(servo_id, Reg.POSITION_P_GAIN)
-                self._saved_gains[servo_id] = gain
-                self.bus.write_register(servo_id, Reg.POSITION_P_GAIN, min(int(low_p_gain), gain))
+        for servo_id, gain in (low_p_gains or {}).items():
+            self.bus.write_register(servo_id, Reg.POSITION_P_GAIN, int(gain))
         self.bus.set_torque(True)
 
-    def restore_gains(self, p_gain: int | None = None) -> str | None:
-        """Back to the servos' own P gains (or ``p_gain`` for all); an error string instead of raising."""
+    def write_gains(self, gains: dict[int, Any]) -> str | None:
+        """Write each servo's Position P, I, D Gain (``FirmwareGains`` per servo id) and read them
+        back; an error string instead of raising."""
         from firmware_bridge import BusError
         from firmware_bridge.control_table import Reg
 
         try:
-            for servo_id, saved in self._saved_gains.items():
-                self.bus.write_register(servo_id, Reg.POSITION_P_GAIN, int(p_gain if p_gain is not None else saved))
+            for servo_id, g in gains.items():
+                for reg, value in ((Reg.POSITION_P_GAIN, g.p), (Reg.POSITION_I_GAIN, g.i), (Reg.POSITION_D_GAIN, g.d)):
+                    self.bus.write_register(servo_id, reg, int(value))
+                    if self.bus.read_register(servo_id, reg) != int(value):
+                        return f"servo {servo_id}: {reg.name} reads back other than {value}"
         except (BusError, *PORT_FAILURES) as exc:
             return str(exc)
         return None

@@ -47,6 +47,20 @@ from duck.runtime.teleop import PAUSE, START, Teleop
 PHASES = ("bus", "imu", "inference", "other")
 
 
+def _gain_text(gains: dict[int, int]) -> str:
+    return ", ".join(f"{i}: {g}" for i, g in sorted(gains.items()))
+
+
+def _profile_gain_text(profile: Any, contract: RobotContract) -> str:
+    """e.g. ``XC330-M288-T P 475 I 0 D 0 on [10, 11, ...]; XL330-M288-T P 1700 ...``"""
+    parts = []
+    for model in sorted({j.servo_model for j in contract.joints}):
+        g = profile.gains_for(model)
+        ids = [j.servo_id for j in contract.joints if j.servo_model == model]
+        parts.append(f"{model} P {g.p} I {g.i} D {g.d} on {ids}")
+    return "; ".join(parts)
+
+
 @dataclass
 class RuntimeFault:
     """A fault injected on the runtime side (the bus faults are injected in the emulator)."""
@@ -62,8 +76,10 @@ class RunConfig:
     go: bool = False  # hand over without waiting for the start button
     ramp_s: float = 2.0
     stop_ramp_s: float = 1.0
-    low_p_gain: int | None = 500  # start-up ramp stiffness (XC330 ships at ~1100, XL330 at 400)
-    p_gain: int | None = None  # after the ramp; None = restore each servo's own gain
+    # The policy's servo profile (duck.servo_profile): the firmware gains written after the start-up
+    # ramp and the supply range checked before torque on. None: touch neither (bare tests).
+    servo_profile: Any = None
+    ramp_p_fraction: float = 0.5  # start-up ramp stiffness: this fraction of the profile's P
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     rt_priority: int | None = None
     cpu: int | None = None
@@ -129,6 +145,20 @@ class Runner:
             raise KeyboardInterrupt  # second signal: skip the ramp, the finally still releases torque
         self._signal = signum
 
+    def _gains(self) -> dict[int, Any]:
+        """Servo id -> the profile's FirmwareGains for its servo model (empty without a profile)."""
+        profile = self.cfg.servo_profile
+        if profile is None:
+            return {}
+        return {j.servo_id: profile.gains_for(j.servo_model) for j in self.c.joints}
+
+    def _check_supply(self) -> None:
+        profile = self.cfg.servo_profile
+        if profile is not None:
+            volts = self.io.check_supply(profile.supply_range_v)
+            self._event("supply", f"{min(volts.values()):.1f}-{max(volts.values()):.1f} V within "
+                        f"{profile.supply_range_v[0]:.1f}-{profile.supply_range_v[1]:.1f} V")
+
     def _set_mode(self, mode: Mode, why: str) -> None:
         if mode != self.mode:
             self.mode = mode
@@ -144,10 +174,12 @@ class Runner:
             self._notes += set_realtime(self.cfg.rt_priority, self.cfg.cpu)
             for note in self._notes:
                 self._event("note", note)
+            self._check_supply()
             self._check_upright()
             self.teleop.start()
-            self.io.torque_on(self.cfg.low_p_gain)
-            self._event("torque", f"on at P gain {self.cfg.low_p_gain}")
+            ramp_gains = {i: max(1, int(g.p * self.cfg.ramp_p_fraction)) for i, g in self._gains().items()}
+            self.io.torque_on(ramp_gains)
+            self._event("torque", "on" + (f" at ramp P gains {_gain_text(ramp_gains)}" if ramp_gains else ""))
             self._control()
         finally:
             try:
@@ -278,9 +310,13 @@ class Runner:
                 s = min(1.0, (now - ramp_start) / cfg.ramp_s)
                 targets = ramp_from + (c.home - ramp_from) * _smooth(s)
                 if s >= 1.0:
-                    err = self.io.restore_gains(cfg.p_gain)
+                    gains = self._gains()
+                    err = self.io.write_gains(gains) if gains else None
                     if err:
-                        self._event("note", f"could not restore P gains: {err}")
+                        self._event("note", f"could not write the servo profile's gains: {err}")
+                    elif gains:
+                        self._event("gains", f"wrote servo profile {cfg.servo_profile.name} "
+                                    f"{cfg.servo_profile.fingerprint}: {_profile_gain_text(cfg.servo_profile, c)}")
                     self._set_mode(Mode.READY, "at home")
                     mode_since = now
             elif self.mode == Mode.READY:

@@ -60,11 +60,12 @@ class BatchSim:
     """
 
     def __init__(self, num_envs: int, config: EnvConfig = EnvConfig(), contract: RobotContract = CONTRACT,
-                 nthread: int | None = None):
+                 nthread: int | None = None, model: mujoco.MjModel | None = None):
         self.n = num_envs
         self.cfg = config
         self.contract = contract
-        base = load_model(config.physics_dt_s)
+        # ``model``: another compiled scene of the same robot (eval's rough floor); default the scene.
+        base = load_model(config.physics_dt_s) if model is None else model
         self.idx = ModelIndex.build(base, contract)
         self.nominal = Nominal.of(base)
         # One model per env only when dynamics are randomized; rollout accepts a shared one.
@@ -81,6 +82,7 @@ class BatchSim:
         self.all = np.arange(num_envs)
         self.leg_joints = np.array([i for i, j in enumerate(contract.joints) if j.group != "head"])
         self.home_foot_offset_xy = _home_foot_offsets(base, self.idx)
+        self.home_gravity_xy = home_stance_gravity(base)[:2]
         self.posture_weights = np.array(
             [1.0 if n.endswith(("hip_yaw", "hip_roll")) else (0.3 if j.group == "head" else 0.0)
              for n, j in zip(contract.joint_names, contract.joints)])
@@ -99,6 +101,7 @@ class BatchSim:
         self.command = np.zeros((n, 3))
         self.head_command = np.zeros((n, len(c.head_indices)))
         self.next_command_step = np.zeros(n, dtype=np.int64)
+        self.next_head_step = np.zeros(n, dtype=np.int64)
         self.next_push_step = np.zeros(n, dtype=np.int64)
         self.last_action = np.zeros((n, c.action_dim))
         self.targets = np.tile(c.home, (n, 1))
@@ -116,6 +119,9 @@ class BatchSim:
         self.nominal_dynamics = np.array([self.nominal.geom_friction[self.idx.floor_geom, 0], 0.0, 0.0])
         self.dynamics_params = np.tile(self.nominal_dynamics, (n, 1))
         self.push_scale = 1.0  # curriculum knob, set by the trainer: kick magnitude multiplier
+        # Optional (sim, ctrl) -> ctrl applied to the actuator setpoints each control step; eval's
+        # servo conditions (duck/sim/servo_conditions.py: backlash) hook in here.
+        self.ctrl_hook = None
 
     @property
     def qpos(self) -> np.ndarray:
@@ -168,7 +174,7 @@ class BatchSim:
         self.last_action[idx] = 0.0
         self.offset_buffer[idx] = 0.0
         self.targets[idx] = c.home
-        self.head_command[idx] = 0.0
+        self._resample_head(idx)
         self.push_count[idx] = 0
         self.foot_contact[idx] = False
         self._resample_commands(idx)
@@ -202,6 +208,28 @@ class BatchSim:
         self.command[idx] = cmd
         lo, hi = cc.resample_interval_s
         self.next_command_step[idx] = self.step_count[idx] + self._steps(lo + (hi - lo) * u[:, 4])
+
+    def _resample_head(self, idx: np.ndarray) -> None:
+        hc = self.cfg.commands.head
+        if hc.range_scale <= 0.0:  # no draws: the random streams stay those of Walk-v5
+            self.head_command[idx] = 0.0
+            self.next_head_step[idx] = np.iinfo(np.int64).max
+            return
+        nh = self.head_command.shape[1]
+        u = self.rng.uniform(idx, nh + 2)
+        r = self.contract.head_command_range_rad
+        head = (r.low + (r.high - r.low) * u[:, :nh]) * hc.range_scale
+        head[u[:, nh] < hc.home_probability] = 0.0
+        self.head_command[idx] = head
+        lo, hi = hc.resample_interval_s
+        self.next_head_step[idx] = self.step_count[idx] + self._steps(lo + (hi - lo) * u[:, nh + 1])
+
+    def set_head_command(self, head: np.ndarray, idx: np.ndarray | None = None, hold: bool = True) -> None:
+        """Force head commands (rad, contract's head joint order); ``hold`` stops their resampling."""
+        idx = self.all if idx is None else np.asarray(idx)
+        self.head_command[idx] = head
+        if hold:
+            self.next_head_step[idx] = np.iinfo(np.int64).max
 
     def _schedule_push(self, idx: np.ndarray, u: np.ndarray) -> None:
         lo, hi = self.cfg.dr.push.interval_s
@@ -239,6 +267,8 @@ class BatchSim:
         phase = c.gait_phase(self.gait_clock)
         self.targets = c.policy_targets(delayed, phase, self.command, self.head_command, self.targets)
         ctrl = self.targets + self.joint_offset
+        if self.ctrl_hook is not None:
+            ctrl = self.ctrl_hook(self, ctrl)
 
         if cfg.dr.push.enabled:
             self._apply_due_pushes()
@@ -270,6 +300,9 @@ class BatchSim:
         due = np.flatnonzero(self.step_count >= self.next_command_step)
         if due.size:
             self._resample_commands(due)
+        due_head = np.flatnonzero(self.step_count >= self.next_head_step)
+        if due_head.size:
+            self._resample_head(due_head)
         self.imu_buffer = np.roll(self.imu_buffer, 1, axis=1)
         self.imu_buffer[:, 0] = self._imu_now(self.all)
         obs = self._observe(self.all)
@@ -316,6 +349,7 @@ class BatchSim:
             foot_contact=touch,
             foot_offset_xy=foot_offset,
             home_foot_offset_xy=self.home_foot_offset_xy,
+            home_gravity_xy=self.home_gravity_xy,
             phase_sin=self.contract.gait_phase(self.gait_clock)[:, 1],
             terminated=np.zeros(self.n, dtype=bool),
             posture_weights=self.posture_weights,
@@ -373,5 +407,15 @@ def _home_foot_offsets(model: mujoco.MjModel, idx: ModelIndex) -> np.ndarray:
     return np.stack([data.sensordata[idx.foot_pos[k]][:2] - idx.home_qpos[:2] for k in range(2)])
 
 
-# Height of the foot site (sole centre) above the sole bottom: the sole box half-height.
-SOLE_SITE_HEIGHT = 0.004
+def home_stance_gravity(model: mujoco.MjModel, seconds: float = 2.0) -> np.ndarray:
+    """Gravity's direction in the trunk frame once the nominal model has settled standing at
+    home with the home targets held: the stance the orientation reward measures tilt from."""
+    data = mujoco.MjData(model)
+    mujoco.mj_resetDataKeyframe(model, data, model.key("home").id)
+    for _ in range(int(round(seconds / model.opt.timestep))):
+        mujoco.mj_step(model, data)
+    return gravity_in_body(data.qpos[None, 3:7])[0]
+
+
+# Height of the foot site (sole pad centre) above the sole bottom: the pad's half-thickness.
+SOLE_SITE_HEIGHT = 0.003

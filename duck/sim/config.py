@@ -56,12 +56,13 @@ class RewardShape:
     yaw_coarse_sigma: float = 0.25  # tracking_yaw_coarse: exp(-err^2/sigma), err in rad/s
     swing_height_m: float = 0.03  # peak of the reference swing-foot height
     feet_height_sigma: float = 0.0005  # exp(-sum err^2/sigma), err in m
-    base_height_m: float = 0.155  # standing height of the trunk at home (measured)
+    base_height_m: float = 0.144  # standing height of the trunk at home, settled (model card)
     # capture_step: the pendulum height for omega = sqrt(g / h) (the home CoM height,
     # benchmarks/push_authority.py), the lead of a step over the command's speed (a quarter
     # of the gait period), and the half-width of the stance the walking policies keep
-    # (measured 3.8-5.6 cm on exp22; home's is 7.25 cm).
-    capture_com_height_m: float = 0.171
+    # (measured 3.8-5.6 cm on exp22; home's is 7.2 cm). The CoM height is the settled home's
+    # (Walk-v6, the knee-backward leg: 0.1595 m).
+    capture_com_height_m: float = 0.160
     capture_lead_s: float = 0.125
     capture_half_width_m: float = 0.045
 
@@ -97,11 +98,23 @@ class DomainRandomization:
     floor_friction: Interval = (0.5, 1.2)
     link_mass_scale: Interval = (0.9, 1.1)
     trunk_com_offset_m: float = 0.01  # +- on x and y
-    kp_scale: Interval = (0.85, 1.15)
-    damping_scale: Interval = (0.8, 1.2)
-    torque_limit_scale: Interval = (0.85, 1.1)
+    # The servo model's parameters (firmware_bridge.servo_model, duck/sim/actuators.py): MuJoCo's
+    # kp, kv, forcerange, damping, frictionloss and armature follow from them through the servo law.
+    # Supply voltage, one per env (one bus rail): the servo profile's trained range, from a sagging
+    # UBEC at peak current to its top (duck/servo_profile.py; tests/test_actuators.py keeps them equal).
+    # Stiffness and stall torque scale with it.
+    supply_v: Interval = (4.5, 5.3)
+    # Per servo: firmware error gain (BAM identifies 0.975-1.16 x nominal across STS3215 sets), torque
+    # constant and winding resistance (copper +0.39 %/K: +20 % at 50 K above ambient), gear Coulomb
+    # friction (BAM sets span ~3x between units and models; sysid's hidden servo is x2) and viscous
+    # friction, armature. Backlash is not randomized here: the linear MJCF path has no free play
+    # (benchmarks/servo_model_ab.py shows what 0.5 deg changes).
+    servo_error_gain_scale: Interval = (0.9, 1.15)
+    servo_kt_scale: Interval = (0.9, 1.1)
+    servo_resistance_scale: Interval = (0.9, 1.2)
+    servo_coulomb_scale: Interval = (0.5, 2.0)
+    servo_viscous_scale: Interval = (0.7, 1.5)
     armature_scale: Interval = (0.8, 1.2)
-    frictionloss_scale: Interval = (0.7, 1.3)
     joint_offset_rad: float = 0.03  # +- servo zero error
     action_latency_steps: tuple[int, int] = (0, 2)
     imu_latency_steps: tuple[int, int] = (0, 1)
@@ -111,9 +124,10 @@ class DomainRandomization:
     push: PushConfig = field(default_factory=PushConfig)
 
     def validate(self) -> None:
-        for name in ("floor_friction", "link_mass_scale", "kp_scale", "damping_scale", "torque_limit_scale",
-                     "armature_scale", "frictionloss_scale"):
+        for name in ("floor_friction", "link_mass_scale", "servo_error_gain_scale", "servo_kt_scale",
+                     "servo_resistance_scale", "servo_coulomb_scale", "servo_viscous_scale", "armature_scale"):
             check_interval(name, getattr(self, name), 0.0, 10.0)
+        check_interval("supply_v", self.supply_v, 1.0, 30.0)
         check_range("trunk_com_offset_m", self.trunk_com_offset_m, 0.0, 0.05)
         check_range("joint_offset_rad", self.joint_offset_rad, 0.0, 0.3)
         check_range("noise_scale", self.noise_scale, 0.0, 10.0)
@@ -124,12 +138,31 @@ class DomainRandomization:
 
 
 @dataclass(frozen=True)
+class HeadCommandConfig:
+    """Random head commands while walking. Teleop moves the head by up to the contract's
+    head_command_range_rad (+-0.5 rad) while the robot walks, and the head is about a fifth of
+    its mass; up to Walk-v5 training never moved it (issue 21). Each head joint's command is
+    uniform over the range x ``range_scale``, held for a random interval; with
+    ``home_probability`` the head sits at home for that interval."""
+
+    range_scale: float = 1.0  # 0: the head stays at home (Walk-v5 behaviour)
+    resample_interval_s: Interval = (1.0, 4.0)
+    home_probability: float = 0.25
+
+    def validate(self) -> None:
+        check_range("range_scale", self.range_scale, 0.0, 1.0)
+        check_interval("resample_interval_s", self.resample_interval_s, 0.1)
+        check_range("home_probability", self.home_probability, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
 class CommandConfig:
     """Command sampling; the ranges themselves come from the contract."""
 
     resample_interval_s: Interval = (4.0, 8.0)
     stand_probability: float = 0.15
     range_scale: float = 1.0  # fraction of the contract's ranges (curricula, eval)
+    head: HeadCommandConfig = field(default_factory=HeadCommandConfig)
 
     def validate(self) -> None:
         check_interval("resample_interval_s", self.resample_interval_s, 0.1)
@@ -139,7 +172,7 @@ class CommandConfig:
 
 @dataclass(frozen=True)
 class EnvConfig:
-    """Everything that defines ``OpenDuck/Walk-v5``."""
+    """Everything that defines ``OpenDuck/Walk-v6``."""
 
     physics_dt_s: float = 0.004
     episode_length_s: float = 20.0

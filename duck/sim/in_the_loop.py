@@ -94,17 +94,20 @@ def _die_with_parent() -> None:
         pass
 
 
-def _make_backend(kind: str) -> Any:
+def _make_backend(kind: str, servo_options: dict[str, Any] | None = None) -> Any:
     if kind == "ideal":
         from firmware_bridge.emulator import IdealBackend
 
         return IdealBackend()
-    from duck.sim.servo_backend import MujocoServoBackend
+    from duck.sim.servo_backend import MujocoServoBackend, load_servo_overrides
 
-    return MujocoServoBackend()
+    options = servo_options or {}
+    return MujocoServoBackend(supply_v=options.get("supply_v"),
+                              overrides=load_servo_overrides(options.get("profiles") or []))
 
 
-def _sim_main(shared_path: str, backend_kind: str, baud: int, rt_priority: int | None, cpu: int | None) -> None:
+def _sim_main(shared_path: str, backend_kind: str, baud: int, rt_priority: int | None, cpu: int | None,
+              servo_options: dict[str, Any] | None = None) -> None:
     """Child process: serve the software servo and publish the IMU until told to stop (or orphaned)."""
     parent = os.getppid()
     _die_with_parent()
@@ -118,7 +121,7 @@ def _sim_main(shared_path: str, backend_kind: str, baud: int, rt_priority: int |
     from firmware_bridge import ServoSpec
     from firmware_bridge.emulator import Fault, SoftwareServo
 
-    backend = _make_backend(backend_kind)
+    backend = _make_backend(backend_kind, servo_options)
     servos = [ServoSpec(j.servo_id, j.servo_model) for j in CONTRACT.joints]
     server = SoftwareServo(servos, backend, baud=baud)
     # A garbage-collector pass holds the GIL for ms, stalling the servo thread mid-reply;
@@ -260,8 +263,10 @@ class SimInTheLoop:
     """Owns the sim process, the simulated IMU and the fault schedule for one run."""
 
     def __init__(self, faults: list[FaultSpec], backend: str = "mujoco", baud: int = 1_000_000,
-                 rt_priority: int | None = 20, separate_cpus: bool = True) -> None:
+                 rt_priority: int | None = 20, separate_cpus: bool = True,
+                 servo_options: dict[str, Any] | None = None) -> None:
         self.faults = faults
+        self.servo_options = servo_options or {}  # supply_v, profiles: the emulated servos' model
         self.rt_priority = rt_priority
         self.sim_cpu, self.runtime_cpu = _split_cpus() if separate_cpus else (None, None)
         self.backend = backend
@@ -286,7 +291,7 @@ class SimInTheLoop:
         # its threads, and no re-import of the caller's __main__.
         cmd = [sys.executable, "-m", "duck.sim.in_the_loop", self._shared_path, self.backend, str(self.baud),
                "" if self.rt_priority is None else str(self.rt_priority),
-               "" if self.sim_cpu is None else str(self.sim_cpu)]
+               "" if self.sim_cpu is None else str(self.sim_cpu), json.dumps(self.servo_options)]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         msg = self._recv(timeout_s)
         if msg is None or msg[0] != "ready":
@@ -400,4 +405,4 @@ class SimInTheLoop:
 
 if __name__ == "__main__":
     _sim_main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if sys.argv[4] else None,
-              int(sys.argv[5]) if sys.argv[5] else None)
+              int(sys.argv[5]) if sys.argv[5] else None, json.loads(sys.argv[6]) if len(sys.argv) > 6 else None)

@@ -10,6 +10,7 @@ import numpy as np
 from duck.contract import CONTRACT, RobotContract
 from duck.errors import UserError
 from duck.paths import SCENE_XML
+from duck.sim.actuators import JointServos, write_actuators
 from duck.sim.config import DomainRandomization
 
 
@@ -76,6 +77,7 @@ class Nominal:
     body_ipos: np.ndarray
     gainprm0: np.ndarray
     biasprm1: np.ndarray
+    biasprm2: np.ndarray
     forcerange: np.ndarray
     damping: np.ndarray
     armature: np.ndarray
@@ -90,6 +92,7 @@ class Nominal:
             body_ipos=model.body_ipos.copy(),
             gainprm0=model.actuator_gainprm[:, 0].copy(),
             biasprm1=model.actuator_biasprm[:, 1].copy(),
+            biasprm2=model.actuator_biasprm[:, 2].copy(),
             forcerange=model.actuator_forcerange.copy(),
             damping=model.dof_damping.copy(),
             armature=model.dof_armature.copy(),
@@ -105,11 +108,13 @@ class DynamicsSample:
     friction: float
     mass_scale: np.ndarray  # (nbody,)
     com_offset: np.ndarray  # (2,)
-    kp_scale: np.ndarray  # (nu,)
-    damping_scale: np.ndarray  # (nv,)
-    torque_scale: np.ndarray  # (nu,)
+    supply_v: float  # the servos' supply voltage
+    error_gain_scale: np.ndarray  # (nu,) per servo, in contract (= actuator) order
+    kt_scale: np.ndarray
+    resistance_scale: np.ndarray
+    coulomb_scale: np.ndarray
+    viscous_scale: np.ndarray
     armature_scale: np.ndarray
-    frictionloss_scale: np.ndarray
 
 
 def draw_dynamics(u: np.ndarray, model: mujoco.MjModel, dr: DomainRandomization) -> list[DynamicsSample]:
@@ -118,7 +123,7 @@ def draw_dynamics(u: np.ndarray, model: mujoco.MjModel, dr: DomainRandomization)
     def scale(cols: np.ndarray, interval: tuple[float, float]) -> np.ndarray:
         return interval[0] + (interval[1] - interval[0]) * cols
 
-    nb, nu, nv = model.nbody, model.nu, model.nv
+    nb, nu = model.nbody, model.nu
     out, c = [], 0
     for row in u:
         c = 0
@@ -133,44 +138,60 @@ def draw_dynamics(u: np.ndarray, model: mujoco.MjModel, dr: DomainRandomization)
             friction=float(scale(take(1), dr.floor_friction)[0]),
             mass_scale=scale(take(nb), dr.link_mass_scale),
             com_offset=(take(2) * 2 - 1) * dr.trunk_com_offset_m,
-            kp_scale=scale(take(nu), dr.kp_scale),
-            damping_scale=scale(take(nv), dr.damping_scale),
-            torque_scale=scale(take(nu), dr.torque_limit_scale),
-            armature_scale=scale(take(nv), dr.armature_scale),
-            frictionloss_scale=scale(take(nv), dr.frictionloss_scale),
+            supply_v=float(scale(take(1), dr.supply_v)[0]),
+            error_gain_scale=scale(take(nu), dr.servo_error_gain_scale),
+            kt_scale=scale(take(nu), dr.servo_kt_scale),
+            resistance_scale=scale(take(nu), dr.servo_resistance_scale),
+            coulomb_scale=scale(take(nu), dr.servo_coulomb_scale),
+            viscous_scale=scale(take(nu), dr.servo_viscous_scale),
+            armature_scale=scale(take(nu), dr.armature_scale),
         ))
     return out
 
 
 def dynamics_draws(model: mujoco.MjModel) -> int:
-    return 1 + model.nbody + 2 + model.nu * 2 + model.nv * 3
+    return 1 + model.nbody + 2 + 1 + model.nu * 6
 
 
-def apply_dynamics(model: mujoco.MjModel, nominal: Nominal, idx: ModelIndex, s: DynamicsSample | None) -> None:
-    """Write a sample (or the nominal values, for ``None``) into ``model``."""
+def apply_dynamics(model: mujoco.MjModel, nominal: Nominal, idx: ModelIndex, s: DynamicsSample | None,
+                   servos: JointServos | None = None) -> None:
+    """Write a sample (or the nominal values, for ``None``) into ``model``. The servos' MuJoCo
+    parameters come from the servo model (``servos``, default: the contract's at the profile)."""
     if s is None:
         model.body_mass[:] = nominal.body_mass
         model.body_inertia[:] = nominal.body_inertia
         model.body_ipos[:] = nominal.body_ipos
         model.actuator_gainprm[:, 0] = nominal.gainprm0
         model.actuator_biasprm[:, 1] = nominal.biasprm1
+        model.actuator_biasprm[:, 2] = nominal.biasprm2
         model.actuator_forcerange[:] = nominal.forcerange
         model.dof_damping[:] = nominal.damping
         model.dof_armature[:] = nominal.armature
         model.dof_frictionloss[:] = nominal.frictionloss
         model.geom_friction[:] = nominal.geom_friction
         return
+    model.actuator_biasprm[:, 2] = nominal.biasprm2
     model.body_mass[:] = nominal.body_mass * s.mass_scale
     model.body_inertia[:] = nominal.body_inertia * s.mass_scale[:, None]
     model.body_ipos[:] = nominal.body_ipos
     model.body_ipos[idx.trunk_body, :2] += s.com_offset
-    model.actuator_gainprm[:, 0] = nominal.gainprm0 * s.kp_scale
-    model.actuator_biasprm[:, 1] = nominal.biasprm1 * s.kp_scale
-    model.actuator_forcerange[:] = nominal.forcerange * s.torque_scale[:, None]
-    model.dof_damping[:] = nominal.damping * s.damping_scale
-    model.dof_armature[:] = nominal.armature * s.armature_scale
-    model.dof_frictionloss[:] = nominal.frictionloss * s.frictionloss_scale
+    model.dof_damping[:] = nominal.damping
+    model.dof_armature[:] = nominal.armature
+    model.dof_frictionloss[:] = nominal.frictionloss
+    servos = servos if servos is not None else _default_servos()
+    write_actuators(model, idx.qvel_joints, servos.arrays(
+        s.supply_v, kt_scale=s.kt_scale, resistance_scale=s.resistance_scale, error_gain_scale=s.error_gain_scale,
+        coulomb_scale=s.coulomb_scale, viscous_scale=s.viscous_scale, armature_scale=s.armature_scale))
     model.geom_friction[:] = nominal.geom_friction
     # MuJoCo uses the max friction of a contact pair; randomize floor and soles together.
     model.geom_friction[idx.floor_geom, 0] = s.friction
     model.geom_friction[idx.sole_geoms, 0] = s.friction
+
+
+_SERVOS: list[JointServos] = []
+
+
+def _default_servos() -> JointServos:
+    if not _SERVOS:
+        _SERVOS.append(JointServos.build())
+    return _SERVOS[0]

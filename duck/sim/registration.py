@@ -11,8 +11,12 @@ from __future__ import annotations
 # v4: kicks come every 2-5 s instead of 5-10 (exp35), and a wide yaw-rate kernel joins the
 # sharp one (reward.tracking_yaw_coarse, exp38).
 # v5: training kicks span 0.3-1.2 m/s before the curriculum's scale instead of 0.1-1.0
-# (exp39). Older versions are not kept: the contract is global.
-ENV_ID = "OpenDuck/Walk-v5"
+# (exp39).
+# v6: the model is the real robot (issue 19): the leg stands knee-backward at upstream's v1
+# runtime start pose, the real ranges, the real sole pad and self-collision; the stepping
+# reference folds the knee-backward leg; the orientation cost measures tilt from the home
+# stance. Older versions are not kept: the contract is global.
+ENV_ID = "OpenDuck/Walk-v6"
 
 
 def register_envs() -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from duck.config import check_range
 from duck.sim.config import EnvConfig
+from duck.train.scoring import ScoreConfig
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,9 @@ class TrainConfig:
     push_curriculum_falls: tuple[float, float] = (0.5, 1.0)
     env: EnvConfig = field(default_factory=EnvConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    # Checkpoints scored against the walk bar while training, the best kept (duck/train/scoring.py).
+    # Changes nothing of what is trained.
+    score: ScoreConfig = field(default_factory=ScoreConfig)
 
     def validate(self) -> None:
         check_range("total_steps", self.total_steps, 1)

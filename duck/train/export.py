@@ -25,6 +25,7 @@ from duck.config import to_dict
 from duck.contract import CONTRACT, RobotContract
 from duck.errors import UserError
 from duck.runtime import policy as policy_file
+from duck.servo_profile import META_SERVO_PROFILE, SERVO_PROFILE
 from duck.sim.vec_env import policy_observation
 from duck.train.runner import (
     CHECKPOINT_ERRORS,
@@ -161,6 +162,7 @@ def export(run: LoadedRun, out: Path, contract: RobotContract = CONTRACT, mirror
         policy_file.META_STEPS: str(run.steps),
         policy_file.META_COMMIT: git_commit(),
         policy_file.META_MIRROR_AVERAGED: json.dumps(bool(mirror_average)),
+        META_SERVO_PROFILE: SERVO_PROFILE.to_json(),  # the firmware gains and supply range it trained for
     }
     del graph.metadata_props[:]
     for key, value in meta.items():

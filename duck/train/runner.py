@@ -6,6 +6,8 @@ A run directory holds:
   checkpoints/step_<N>.zip + step_<N>_vecnormalize.pkl   (the latest two are kept)
   tb/                  TensorBoard logs: every reward term, episode length, fall rate, evals
   evals.jsonl          periodic evaluation results
+  scores.jsonl, scores.png, best/   checkpoints scored against the walk bar while training, and
+                       the best of them (duck/train/scoring.py; ``duck export RUN`` takes it)
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from duck.paths import REPO_ROOT
 from duck.sim.vec_env import DuckVecEnv
 from duck.train.asymmetric import AsymmetricActorCriticPolicy
 from duck.train.config import TrainConfig
+from duck.train.scoring import BackgroundScorer
 from duck.train.symmetry import SymmetricPPO
 from duck.transforms import heading_frame, quat_to_yaw
 
@@ -165,6 +168,8 @@ class TrainingCallback(BaseCallback):
         self.t0 = time.time()
         self.steps0 = 0
         self.saved_steps = 0  # steps of the newest checkpoint on disk (Ctrl-C says what is lost)
+        self.scorer = BackgroundScorer(run_dir, cfg.score) if cfg.score.enabled else None
+        self.last_scored = -1
 
     def _on_training_start(self) -> None:
         from tqdm import tqdm
@@ -177,6 +182,8 @@ class TrainingCallback(BaseCallback):
             self.sim.push_scale = 0.0
         self.next_ckpt = (self.num_timesteps // self.cfg.checkpoint_every_steps + 1) * self.cfg.checkpoint_every_steps
         self.next_eval = (self.num_timesteps // self.cfg.eval_every_steps + 1) * self.cfg.eval_every_steps
+        every = self.cfg.score.every_steps
+        self.next_score = max(self.cfg.score.start_steps, (self.num_timesteps // every + 1) * every)
         self.bar = tqdm(total=self.total, initial=self.num_timesteps, unit="step", unit_scale=True,
                         dynamic_ncols=True, mininterval=2.0, file=sys.stderr)
 
@@ -228,14 +235,20 @@ class TrainingCallback(BaseCallback):
                                  ret=f"{np.mean([e['r'] for e in ep]):.0f}" if ep else "-")
         elapsed = time.time() - self.t0
         self.logger.record("time/wall_steps_per_s", (self.num_timesteps - self.steps0) / max(elapsed, 1e-9))
+        if self.scorer is not None:
+            self.scorer.poll()
         self.terms, self.falls, self.lengths = {}, [], []
         self.rollout_env_steps = 0
 
     def _on_training_end(self) -> None:
-        self.save_checkpoint()
+        self.save_checkpoint(final=True)
         self.bar.close()
+        if self.scorer is not None and self.scorer.pending():
+            print(f"scoring the last {self.scorer.pending()} checkpoint(s) against the walk bar "
+                  f"(log: {self.scorer.log})", file=sys.stderr)
+            self.scorer.finish(lambda text: print(text, file=sys.stderr))
 
-    def save_checkpoint(self, prune: bool = True) -> Path:
+    def save_checkpoint(self, final: bool = False, prune: bool = True) -> Path:
         """Model, normalizer and curriculum state as one unit (temp files, then renames with the
         model last): an interrupted save leaves the previous checkpoints as they were. ``prune``:
         then delete all but the newest two."""
@@ -248,6 +261,12 @@ class TrainingCallback(BaseCallback):
             self.model.get_vec_normalize_env().save(str(tmp_norm))
             tmp_cur.write_text(json.dumps({"push_scale": self.sim.push_scale}))
         self.saved_steps = int(self.num_timesteps)
+        due = self.num_timesteps >= self.next_score or (final and self.num_timesteps >= self.cfg.score.start_steps)
+        if self.scorer is not None and due and self.num_timesteps != self.last_scored:
+            self.scorer.submit(zip_path, round(time.time() - self.t0, 1))
+            self.last_scored = self.num_timesteps
+            while self.next_score <= self.num_timesteps:
+                self.next_score += self.cfg.score.every_steps
         ckpts = checkpoint_files(self.run_dir) if prune else []
         for old in ckpts[:-2]:
             old.unlink(missing_ok=True)
@@ -364,6 +383,9 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
         except KeyboardInterrupt:
             save_on_interrupt(model, callback, run_dir)
             raise
+        finally:
+            if callback.scorer is not None:
+                callback.scorer.stop()  # only still running when training was interrupted
     venv.close()
     final = latest_checkpoint(run_dir)
     return final[0] if final else run_dir

@@ -32,6 +32,12 @@ class ServoBackend(abc.ABC):
     def set_p_gain(self, servo_id: int, gain: int) -> None:  # noqa: B027 (optional hook)
         """Raw Position P Gain; backends may scale their stiffness with it."""
 
+    def set_gains(self, servo_id: int, p: int, i: int, d: int, pwm_limit: int | None = None,
+                  pwm_slope: int | None = None) -> None:
+        """The firmware controller's registers (Position P/I/D Gain, PWM Limit, PWM Slope), after any
+        write to one of them. Backends running the servo model override this; the default passes P on."""
+        self.set_p_gain(servo_id, p)
+
     @abc.abstractmethod
     def read(self, servo_id: int) -> tuple[float, float, float]:
         """(position_rad, velocity_rad_s, current_a) now."""

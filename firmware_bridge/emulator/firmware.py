@@ -24,7 +24,8 @@ from firmware_bridge.control_table import (
 from firmware_bridge.protocol import ErrorNumber
 
 FIRMWARE_VERSION = 52  # >= 46: supports Fast Sync/Bulk Read
-PRESENT_VOLTAGE = 74  # 7.4 V, two 18650 cells
+PRESENT_VOLTAGE = 50  # 5.0 V: v1's UBEC rail (a backend with a ``supply_v`` attribute overrides it)
+_GAIN_REGS = (Reg.POSITION_P_GAIN, Reg.POSITION_I_GAIN, Reg.POSITION_D_GAIN, Reg.PWM_LIMIT, Reg.PWM_SLOPE)
 PRESENT_TEMPERATURE = 35
 
 # address -> register, for writes/reads that must cover whole registers.
@@ -108,6 +109,11 @@ class EmulatedServo:
         for reg, value in keep.items():
             self._set(reg, value)
         self.backend.set_torque(self._bid(), False)
+        self._push_gains()
+
+    def _push_gains(self) -> None:
+        self.backend.set_gains(self._bid(), self.get(Reg.POSITION_P_GAIN), self.get(Reg.POSITION_I_GAIN),
+                               self.get(Reg.POSITION_D_GAIN), self.get(Reg.PWM_LIMIT), self.get(Reg.PWM_SLOPE))
 
     def _bid(self) -> int:
         return self.boot_id
@@ -122,7 +128,11 @@ class EmulatedServo:
         self._set(Reg.PRESENT_POSITION, int(round(2048 + sign * pos / RAD_PER_TICK)))
         self._set(Reg.PRESENT_VELOCITY, int(round(sign * vel / RAD_S_PER_VELOCITY_UNIT)))
         self._set(Reg.PRESENT_CURRENT, int(round(sign * cur / self.info.amp_per_current_unit)))
-        self._set(Reg.PRESENT_INPUT_VOLTAGE, PRESENT_VOLTAGE)
+        supply = getattr(self.backend, "supply_v", None)
+        self._set(Reg.PRESENT_INPUT_VOLTAGE, PRESENT_VOLTAGE if supply is None else int(round(supply * 10)))
+        duty_of = getattr(self.backend, "pwm_duty", None)
+        if duty_of is not None:
+            self._set(Reg.PRESENT_PWM, int(round(sign * duty_of(self._bid()) * 885)))
         self._set(Reg.PRESENT_TEMPERATURE, PRESENT_TEMPERATURE)
         self._set(Reg.HARDWARE_ERROR_STATUS, self.hardware_error)
         self._set(Reg.MOVING, int(abs(vel) > 0.02))
@@ -192,8 +202,8 @@ class EmulatedServo:
         if Reg.GOAL_POSITION in touched or Reg.TORQUE_ENABLE in touched or Reg.DRIVE_MODE in touched:
             sign = -1.0 if self.table[Reg.DRIVE_MODE.address] & DriveMode.REVERSE else 1.0
             self.backend.set_goal(self._bid(), sign * (self.get(Reg.GOAL_POSITION) - 2048) * RAD_PER_TICK)
-        if Reg.POSITION_P_GAIN in touched:
-            self.backend.set_p_gain(self._bid(), self.get(Reg.POSITION_P_GAIN))
+        if touched & set(_GAIN_REGS):
+            self._push_gains()
         return ErrorNumber.NONE
 
     def reg_write(self, address: int, data: bytes) -> int:
@@ -223,5 +233,6 @@ class EmulatedServo:
         eeprom = bytes(self.table[:Reg.TORQUE_ENABLE.address])
         self._factory(keep_id=True, keep_baud=True)
         self.table[:Reg.TORQUE_ENABLE.address] = eeprom
+        self._push_gains()  # PWM Limit and Slope live in EEPROM
         self.hardware_error = 0
         self.registered = None

@@ -8,6 +8,7 @@ files and commits named per value). Identified profiles (``duck sysid fit``) ove
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from firmware_bridge.servo_model.params import TICKS_PER_RAD, FirmwareGains, ServoParams
 
@@ -191,6 +192,10 @@ STS3215_12V = ServoParams(
 )
 
 SERVO_MODELS: dict[str, ServoParams] = {p.model: p for p in (XC330_M288_T, XL330_M288_T, STS3215_7V4, STS3215_12V)}
+# Feetech's own names for the 1:345 variants BAM identified (the bus code, issue 22, uses them):
+# C001 is the 7.4 V servo of v2, C018 the 12 V one. The faster C044/C046 have other gearboxes: no set.
+for _alias, _params in (("STS3215", STS3215_7V4), ("STS3215-C001", STS3215_7V4), ("STS3215-C018", STS3215_12V)):
+    SERVO_MODELS[_alias] = replace(_params, model=_alias)
 
 
 def servo_params(model: str) -> ServoParams:

@@ -116,6 +116,8 @@ class ServoBank:
         slope = np.array([self.factory_slope[k] if g.pwm_slope is None else g.pwm_slope for k, g in enumerate(gains)])
         # Duty rate limit per volt of supply (1/s * V); 0 means no limiter. PWM Slope 0 = off too.
         self.slope_v_per_s = np.where(slope > 0, slope * self.slope_unit, 0.0)
+        self._has_slope = bool(np.any(self.slope_v_per_s > 0))
+        self._has_backlash = bool(np.any(self.half_backlash > 0))
 
     def state(self, batch_shape: tuple[int, ...] = ()) -> dict[str, np.ndarray]:
         """Fresh firmware state (duty 0, integrator empty)."""
@@ -126,13 +128,13 @@ class ServoBank:
              state: dict[str, np.ndarray], dt: float, torque_on: np.ndarray | bool = True) -> np.ndarray:
         """The firmware's duty this substep; updates ``state`` in place."""
         error = goal - q
-        if np.any(self.half_backlash > 0):  # free play: no restoring command inside the dead band
+        if self._has_backlash:  # free play: no restoring command inside the dead band
             error = np.sign(error) * np.maximum(np.abs(error) - self.half_backlash, 0.0)
         state["integral"] += error * dt
         command = (self.p * self.duty_per_p * error + self.i * self.duty_per_i * state["integral"]
                    - self.d * self.duty_per_d * qdot)
         command = np.clip(command, -self.duty_cap, self.duty_cap)
-        if np.any(self.slope_v_per_s > 0):
+        if self._has_slope:
             step = np.where(self.slope_v_per_s > 0, self.slope_v_per_s * dt / supply_v, np.inf)
             command = np.clip(command, state["duty"] - step, state["duty"] + step)
         command = np.where(torque_on, command, 0.0)
@@ -147,12 +149,15 @@ class ServoBank:
 
         ``supply_v`` broadcasts against (..., n) (a per-env battery voltage: shape (..., 1)).
         With torque off the driver is open (no current, no back-EMF braking); friction remains.
+        ``current`` is always the winding's, back-EMF included.
         """
         duty = self.duty(goal, q, qdot, supply_v, state, dt, torque_on)
-        back_emf = self.kt * qdot if damping else 0.0
-        current = np.where(torque_on, (duty * supply_v - back_emf) / self.resistance, 0.0)
+        current = np.where(torque_on, (duty * supply_v - self.kt * qdot) / self.resistance, 0.0)
         motor = self.kt * current
-        tau = motor - (self.fv * qdot if damping else 0.0)
+        if damping:
+            tau = motor - self.fv * qdot
+        else:  # the simulator's joint damping carries back-EMF (kt^2/R) and viscous friction
+            tau = np.where(torque_on, self.kt * duty * supply_v / self.resistance, 0.0)
         if coulomb:
             # Smooth sign (tanh over 0.01 rad/s): an explicit per-substep model cannot hold
             # sticking exactly; MuJoCo's frictionloss can (use coulomb=False there).

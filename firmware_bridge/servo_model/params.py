@@ -15,7 +15,10 @@ class FirmwareGains:
     """The firmware position controller's registers, in register units.
 
     ``pwm_limit=None`` means the model's full scale (no extra limit); ``pwm_slope=None`` means the
-    servo model's factory slope (or none, for servos without the register)."""
+    servo model's factory slope (or none, for servos without the register). The feedforward gains act
+    on the Profile Velocity/Acceleration trajectory, which is flat with profiles off (Profile Velocity 0,
+    how the runtime drives the servos), so the law leaves them out. The firmware's own loop rate is not
+    modelled: the law is evaluated once per physics substep (4 ms in the env and the software servo)."""
 
     p: int
     i: int = 0
