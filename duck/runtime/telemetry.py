@@ -10,7 +10,8 @@ While running, ``run.npz`` does not exist yet; rows go to ``run.npz.parts/``:
 A SIGKILL or power loss therefore loses at most the last second. A clean
 :meth:`Telemetry.close` merges the chunks into ``run.npz`` (atomically replacing the
 previous run's log) and removes the parts. A run that recorded no cycle (it failed
-before the control loop) leaves the previous ``run.npz`` untouched; the parts of an
+before the control loop) leaves a previous ``run.npz`` untouched (with none, its
+events are kept as the log); the parts of an
 earlier run that did not end cleanly are kept, renamed ``run.crashed-<time>.npz.parts``.
 :func:`load_log` reads either form (the parts first: they are the newer run), so
 ``duck log plot run.npz`` works after a crash too; a torn chunk is skipped and named.
@@ -143,7 +144,7 @@ class Telemetry:
         self.flush()
         self._queue.put(None)
         self._writer.join(timeout=30.0)
-        if merge and self.cycles == 0:
+        if merge and self.cycles == 0 and self.path.exists():
             # Nothing ran (the bus or a check failed first): the previous log is the one worth keeping.
             shutil.rmtree(self.parts, ignore_errors=True)
         elif merge:
