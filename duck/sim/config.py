@@ -200,8 +200,10 @@ class EnvConfig:
 
 
 def no_randomization(cfg: EnvConfig) -> EnvConfig:
-    """The same config with every randomization (pushes, noise, latency, dynamics) off."""
+    """The same config with every randomization (pushes, noise, latency, dynamics, head
+    commands) off."""
     from dataclasses import replace
 
     dr = replace(cfg.dr, enabled=False, push=replace(cfg.dr.push, enabled=False))
-    return replace(cfg, dr=dr, init_joint_noise_rad=0.0)
+    commands = replace(cfg.commands, head=replace(cfg.commands.head, range_scale=0.0))
+    return replace(cfg, dr=dr, commands=commands, init_joint_noise_rad=0.0)
