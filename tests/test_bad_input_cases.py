@@ -399,12 +399,15 @@ def test_case11_a_torn_chunk_is_skipped_and_named(tmp_path, capsys) -> None:
             tel.record(t=(chunk * 10 + k) * 0.02, overrun=False, mode=2, bus_ms=1.0, imu_ms=0.1,
                        inference_ms=0.2, other_ms=0.3)
         tel.flush()
+    tel.event(0.6, 30, "safe_state", "torque off")  # the last chunk of a run: events, no rows
+    tel.flush()
     tel._queue.put(None)  # a crash: chunks on disk, never merged
     tel._writer.join()
     torn = parts_dir(log) / "000002.npz"
     torn.write_bytes(torn.read_bytes()[:200])
     run = load_log(log)
     assert len(run) == 20 and any("000002.npz" in s for s in run.skipped)
+    assert run.events_of("safe_state") and not any("000004" in s for s in run.skipped)
     code, out, err = cli(capsys, "log", "show", log)
     assert code == 0 and "20 cycles" in out and "000002.npz" in err and "Traceback" not in err
 

@@ -211,7 +211,7 @@ def load_log(path: str | Path) -> RunLog:
             with np.load(chunk) as data:
                 loaded = {k: data[k] for k in data.files}
             chunk_events = json.loads(str(loaded.pop("events_json", np.array("[]"))))
-            if chunks and set(loaded) != set(chunks):
+            if loaded and chunks and set(loaded) != set(chunks):  # (the last chunk may hold events only)
                 raise ValueError(f"columns {sorted(set(loaded) ^ set(chunks))} differ from the other chunks")
         except CHUNK_ERRORS as exc:
             skipped.append(f"{chunk.name}: {type(exc).__name__}: {exc}")
