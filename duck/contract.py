@@ -139,7 +139,9 @@ class Range:
 class CommandRanges:
     """Velocity command ranges, in the robot's heading frame."""
 
-    vx_mps: Range = Range(-0.15, 0.15)
+    # Forward to 0.30 m/s (issue 21: walk bar 2 asks vx >= 0.2 m/s at a 0.25 m/s command and
+    # reports 0.30; upstream's range is +-0.15). Backward stays at upstream's 0.15.
+    vx_mps: Range = Range(-0.15, 0.30)
     vy_mps: Range = Range(-0.10, 0.10)
     yaw_rate_rad_s: Range = Range(-0.5, 0.5)
 

@@ -1,4 +1,5 @@
-"""``duck bench bus``: one control cycle (Sync Write + state read of N servos) vs. wire time.
+"""``duck bench bus``: one control cycle (Sync Write + state read of N servos) vs. wire time,
+for either family (the bus and software servo come from the servos' models).
 
 The software servo runs in its own process (``python -m firmware_bridge.emulator``)
 so the client's measurement includes only what a real bus would cost: the
@@ -18,10 +19,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from firmware_bridge.bus import DynamixelBus
+from firmware_bridge.errors import BusError
+from firmware_bridge.families import family_of_servos, make_bus
 from firmware_bridge.spec import ServoSpec
 
-DEFAULT_BAUDS = (1_000_000, 2_000_000, 3_000_000, 4_000_000)
+DEFAULT_BAUDS = {"dynamixel": (1_000_000, 2_000_000, 3_000_000, 4_000_000), "feetech": (1_000_000,)}
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,9 @@ class BusBenchRow:
 
 
 def start_emulator(servos: Sequence[ServoSpec], baud: int) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "firmware_bridge.emulator", "--baud", str(baud)]
+    # Real-time priority where allowed: a servo answers on time whatever the host does, and the
+    # benchmark should time the client and the wire, not the emulator waiting for a CPU.
+    cmd = [sys.executable, "-m", "firmware_bridge.emulator", "--baud", str(baud), "--rt-priority", "10"]
     for s in servos:
         cmd += ["--servo", f"{s.servo_id}={s.model}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -56,9 +60,16 @@ def bench_baud(servos: Sequence[ServoSpec], baud: int, cycles: int = 300, fast: 
     # never for the cycles that succeed, which are what we time. Late replies show up
     # as stale reads in the table instead of aborting the benchmark.
     try:
-        with DynamixelBus(path, baud, servos, fast_sync_read=fast, slack_ms=5.0,
-                          max_stale_reads=cycles + 100) as bus:
-            bus.ping_all()
+        options = {"fast_sync_read": fast} if family_of_servos(servos).name == "dynamixel" else {}
+        with make_bus(path, baud, servos, slack_ms=5.0, max_stale_reads=cycles + 100, **options) as bus:
+            for attempt in range(3):  # the freshly started emulator may still be settling
+                try:
+                    bus.ping_all()
+                    break
+                except BusError:
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.2)
             goal = np.zeros(len(servos))
             with bus.torque_enabled():
                 times, stale = [], 0
@@ -72,8 +83,8 @@ def bench_baud(servos: Sequence[ServoSpec], baud: int, cycles: int = 300, fast: 
                         if not state.stale:
                             times.append(dt)
                     time.sleep(0.001)  # idle gap, like a 50 Hz loop's sleep
-            wire = (bus.write_wire_bytes() + bus.read_wire_bytes(bus.use_fast_sync_read)) * 10.0 / baud
-            used_fast = bus.use_fast_sync_read
+            used_fast = getattr(bus, "use_fast_sync_read", False)
+            wire = (bus.write_wire_bytes() + bus.read_wire_bytes(used_fast)) * 10.0 / baud
     finally:
         proc.terminate()
         proc.wait(timeout=5)
@@ -82,7 +93,7 @@ def bench_baud(servos: Sequence[ServoSpec], baud: int, cycles: int = 300, fast: 
                        used_fast, stale)
 
 
-def run(servos: Sequence[ServoSpec], bauds: Sequence[int] = DEFAULT_BAUDS, cycles: int = 300,
+def run(servos: Sequence[ServoSpec], bauds: Sequence[int] = DEFAULT_BAUDS["dynamixel"], cycles: int = 300,
         fast: bool = True) -> list[BusBenchRow]:
     return [bench_baud(servos, b, cycles, fast) for b in bauds]
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import select
 import time
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -33,7 +32,9 @@ from firmware_bridge.control_table import (
     model_info,
     to_signed,
     to_unsigned,
+    voltage_to_v,
 )
+from firmware_bridge.deadline_port import DeadlinePort
 from firmware_bridge.errors import (
     BusError,
     BusTimeoutError,
@@ -46,6 +47,7 @@ from firmware_bridge.errors import (
 from firmware_bridge.latency import check_latency_timer
 from firmware_bridge.protocol import ALERT_BIT, error_name
 from firmware_bridge.spec import BusState, ServoCalibration, ServoSpec
+from firmware_bridge.stale_reads import StaleReads
 
 log = logging.getLogger(__name__)
 
@@ -55,49 +57,8 @@ DEFAULT_SLACK_MS = 0.5
 STATUS_OVERHEAD = 11
 
 
-class _PortHandler(sdk.PortHandler):
-    """PortHandler whose packet timeout uses the real latency timer.
-
-    The SDK computes ``tx_time * n + 2 * LATENCY_TIMER + 2 ms`` with
-    ``LATENCY_TIMER = 16`` hard-coded, so a missing servo costs 34 ms. We
-    override the method (rather than patching the module attribute, which
-    would change every PortHandler in the process) and let the bus announce
-    the exact reply size before each transaction.
-    """
-
-    def __init__(self, port_name: str, latency_ms: float, slack_ms: float) -> None:
-        super().__init__(port_name)
-        self.latency_ms = latency_ms
-        self.slack_ms = slack_ms
-        self._expected_bytes: int | None = None
-        self._extra_ms = 0.0
-
-    def expect(self, n_bytes: int, extra_ms: float = 0.0) -> None:
-        """Bytes on the wire (instruction + replies) of the next transaction, and how
-        long the wire is still busy with earlier bytes (a Sync Write just queued)."""
-        self._expected_bytes = n_bytes
-        self._extra_ms = extra_ms
-
-    def timeout_ms(self, n_bytes: int) -> float:
-        return self.tx_time_per_byte * n_bytes + 2.0 * self.latency_ms + self.slack_ms
-
-    def readPort(self, length):  # noqa: N802 (SDK name)
-        # The SDK polls a timeout=0 port in a busy loop, burning a whole core while
-        # it waits for a reply (a Pi Zero has four, shared with the policy). Block
-        # in select() instead, until bytes arrive or the packet deadline passes.
-        data = self.ser.read(length)
-        if not data and self.packet_timeout > 0:
-            remaining_ms = self.packet_timeout - self.getTimeSinceStart()
-            if remaining_ms > 0:
-                select.select([self.ser.fileno()], [], [], min(remaining_ms, 5.0) / 1000.0)
-                data = self.ser.read(length)
-        return data
-
-    def setPacketTimeout(self, packet_length):  # noqa: N802 (SDK name)
-        n = self._expected_bytes if self._expected_bytes is not None else packet_length
-        extra, self._expected_bytes, self._extra_ms = self._extra_ms, None, 0.0
-        self.packet_start_time = self.getCurrentTime()
-        self.packet_timeout = self.timeout_ms(n) + extra
+class _PortHandler(DeadlinePort, sdk.PortHandler):
+    """dynamixel_sdk's PortHandler with the packet deadline of :class:`DeadlinePort`."""
 
 
 class DynamixelBus:
@@ -142,8 +103,7 @@ class DynamixelBus:
         self._fast_ever_worked = False
         self._port: _PortHandler | None = None
         self._ph = None
-        self._last_state: BusState | None = None
-        self._failures = 0
+        self._reads = StaleReads()
         self._wire_free_at = 0.0  # perf_counter time when our last written bytes leave the wire
         self.latency_warning: str | None = None
 
@@ -236,47 +196,30 @@ class DynamixelBus:
     def read_state(self, deadline: float | None = None) -> BusState:
         """Position, velocity and current of every servo.
 
-        A failed read is retried up to ``retries`` times (retries use plain Sync
-        Read, which names the servo that failed), but no retry starts that could
-        still be waiting at ``deadline`` (a ``time.perf_counter()`` value: the
-        control loop's budget for the bus). If all attempts fail, the last
-        good state comes back with ``stale=True`` and ``error`` set, at most
-        ``max_stale_reads`` times in a row; after that, or with no good state
-        yet, the typed error is raised. Never zeros.
+        Retries (plain Sync Read, which names the servo that failed), the loop's
+        ``deadline`` and stale values follow :class:`~firmware_bridge.stale_reads.StaleReads`.
         """
-        t0 = time.perf_counter()
-        last_exc: BusError | None = None
-        for attempt in range(self.retries + 1):
-            fast = self.use_fast_sync_read and attempt == 0
-            if attempt > 0 and deadline is not None and time.perf_counter() + self.read_timeout_s(fast) > deadline:
-                break
-            try:
-                raw = self._read_block(fast)
-            except (BusTimeoutError, CorruptPacketError) as exc:
-                last_exc = exc
-                continue
-            if fast:
-                self._fast_ever_worked = True
-            elif attempt > 0 and self.use_fast_sync_read and not self._fast_ever_worked:
-                # Fast never worked but plain does: firmware older than v46. After 3
-                # such cycles stop trying. (Once fast has worked, a failure is the wire.)
-                self._fast_strikes += 1
-                if self._fast_strikes >= 3:
-                    log.warning("Fast Sync Read keeps failing where Sync Read works; using Sync Read")
-                    self.use_fast_sync_read = False
-            state = self._to_state(raw, time.perf_counter() - t0)
-            self._last_state, self._failures = state, 0
-            alerts = [i for i, (err, _) in raw.items() if err & ALERT_BIT]
-            if alerts:
-                raise ServoHardwareError(self._decode_alerts(alerts), state=state)
-            return state
-        assert last_exc is not None
-        self._failures += 1
-        if self._last_state is not None and self._failures <= self.max_stale_reads:
-            s = self._last_state
-            return BusState(s.position_rad, s.velocity_rad_s, s.current_a, stale=True,
-                            read_time_s=time.perf_counter() - t0, timestamp_s=s.timestamp_s, error=last_exc)
-        raise last_exc
+        return self._reads.read(self.retries, self.max_stale_reads, deadline, self._read_attempt,
+                                lambda k: self.read_timeout_s(self.use_fast_sync_read and k == 0))
+
+    def _read_attempt(self, attempt: int, t0: float) -> BusState:
+        """Attempt ``attempt`` of :meth:`read_state`: Fast Sync Read first, plain Sync Read after."""
+        fast = self.use_fast_sync_read and attempt == 0
+        raw = self._read_block(fast)
+        if fast:
+            self._fast_ever_worked = True
+        elif attempt > 0 and self.use_fast_sync_read and not self._fast_ever_worked:
+            # Fast never worked but plain does: firmware older than v46. After 3
+            # such cycles stop trying. (Once fast has worked, a failure is the wire.)
+            self._fast_strikes += 1
+            if self._fast_strikes >= 3:
+                log.warning("Fast Sync Read keeps failing where Sync Read works; using Sync Read")
+                self.use_fast_sync_read = False
+        state = self._to_state(raw, time.perf_counter() - t0)
+        alerts = [i for i, (err, _) in raw.items() if err & ALERT_BIT]
+        if alerts:
+            raise ServoHardwareError(self._decode_alerts(alerts), state=state)
+        return state
 
     def _read_block(self, fast: bool) -> dict[int, tuple[int, bytes]]:
         """One attempt: id -> (error byte, STATE_BLOCK bytes). Raises typed errors."""
@@ -357,6 +300,33 @@ class DynamixelBus:
     def set_position_p_gain(self, gain: int) -> None:
         for i in self.ids:
             self.write_register(i, Reg.POSITION_P_GAIN, int(gain))
+
+    # Family-neutral names the runtime uses, so it never needs this family's register table.
+    def read_p_gain(self, servo_id: int) -> int:
+        return self.read_register(servo_id, Reg.POSITION_P_GAIN)
+
+    def write_p_gain(self, servo_id: int, gain: int) -> None:
+        self.write_register(servo_id, Reg.POSITION_P_GAIN, int(gain))
+
+    def write_pid(self, servo_id: int, p: int, i: int, d: int) -> None:
+        for reg, value in ((Reg.POSITION_P_GAIN, p), (Reg.POSITION_I_GAIN, i), (Reg.POSITION_D_GAIN, d)):
+            self.write_register(servo_id, reg, int(value))
+
+    def read_pid(self, servo_id: int) -> tuple[int, int, int]:
+        return tuple(self.read_register(servo_id, r)  # type: ignore[return-value]
+                     for r in (Reg.POSITION_P_GAIN, Reg.POSITION_I_GAIN, Reg.POSITION_D_GAIN))
+
+    def read_supply_v(self, servo_id: int) -> float:
+        return voltage_to_v(self.read_register(servo_id, Reg.PRESENT_INPUT_VOLTAGE))
+
+    def torque_off(self, servo_id: int) -> bool:
+        """Torque off one servo, ignoring its alert bit; True once read back as off."""
+        self.write_register(servo_id, Reg.TORQUE_ENABLE, 0, check_alert=False)
+        return self.read_register(servo_id, Reg.TORQUE_ENABLE, check_alert=False) == 0
+
+    def broadcast_torque_off(self) -> None:
+        """Torque Enable = 0 to the broadcast id: no replies, so a broken servo cannot block it."""
+        self._ph.write1ByteTxOnly(self.port, sdk.BROADCAST_ID, Reg.TORQUE_ENABLE.address, 0)
 
     def read_hardware_errors(self) -> dict[int, list[str]]:
         return {i: decode_hardware_error(self.read_register(i, Reg.HARDWARE_ERROR_STATUS, check_alert=False))

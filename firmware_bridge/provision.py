@@ -16,6 +16,7 @@ from firmware_bridge.bus import DynamixelBus, _one_line, _PortHandler
 from firmware_bridge.control_table import (
     MODEL_BY_NUMBER,
     STANDARD_BAUDS,
+    Area,
     OperatingMode,
     Reg,
     baud_code,
@@ -23,7 +24,7 @@ from firmware_bridge.control_table import (
     velocity_to_rad_s,
     voltage_to_v,
 )
-from firmware_bridge.errors import BusError, PortOpenError, ServoMissingError
+from firmware_bridge.errors import BusError, PortOpenError, ServoMissingError, ServoStatusError
 from firmware_bridge.spec import ServoCalibration, ServoSpec
 
 
@@ -38,6 +39,13 @@ class Found:
     def model(self) -> str:
         info = MODEL_BY_NUMBER.get(self.model_number)
         return info.name if info else f"unknown({self.model_number})"
+
+    @property
+    def variant(self) -> str:
+        return self.model  # an X330's model number names it exactly
+
+    def matches(self, model: str) -> bool:
+        return model == self.model
 
 
 def scan(port: str, bauds: Iterable[int] = STANDARD_BAUDS) -> list[Found]:
@@ -101,14 +109,27 @@ def limits_to_ticks(lower_rad: float, upper_rad: float, cal: ServoCalibration) -
 _SETTLE_S = 0.1
 
 
-def setup_servo(port: str, current_id: int, current_baud: int, plan: SetupPlan) -> dict[Reg, int]:
-    """Provision one servo; returns the values read back. Raises BusError on any mismatch."""
+def setup_servo(port: str, current_id: int, current_baud: int, plan: SetupPlan,
+                torque_off: bool = False) -> dict[Reg, int]:
+    """Provision one servo; returns the values read back. Raises BusError on any mismatch.
+
+    The firmware refuses EEPROM writes while torque is on; so does this, with a clear
+    error, unless ``torque_off`` (the joint goes limp: the user supports it first)."""
     baud_code(plan.baud)  # validate before touching the servo
     with DynamixelBus(port, current_baud, [ServoSpec(current_id, plan.spec.model)]) as bus:
         bus.ping_all()
-        bus.write_register(current_id, Reg.TORQUE_ENABLE, 0, check_alert=False)  # EEPROM unlocks
+        if torque_off:
+            bus.write_register(current_id, Reg.TORQUE_ENABLE, 0, check_alert=False)  # EEPROM unlocks
         for reg, value in plan.eeprom() + plan.ram():
-            bus.write_register(current_id, reg, value, check_alert=False)
+            try:
+                bus.write_register(current_id, reg, value, check_alert=False)
+            except ServoStatusError as exc:
+                # The firmware's own refusal: an Access error on a writable EEPROM register
+                # means torque is on, and then no EEPROM write of this plan can have landed.
+                if reg.area is Area.EEPROM and exc.error_name == "access":
+                    raise BusError(f"servo {current_id} has torque on, and its firmware refuses EEPROM writes "
+                                   "until it is off. Support the joint, then rerun with --torque-off") from None
+                raise
         # ID, then baud last: after it, this connection can no longer reach the servo.
         if plan.spec.servo_id != current_id:
             bus.write_register(current_id, Reg.ID, plan.spec.servo_id, check_alert=False)

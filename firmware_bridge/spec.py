@@ -7,20 +7,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from firmware_bridge.control_table import RAD_PER_TICK, TICKS_PER_REV, model_info
+from firmware_bridge.control_table import RAD_PER_TICK, TICKS_PER_REV
+from firmware_bridge.families import MAX_ID, family_of
 
 
 @dataclass(frozen=True)
 class ServoSpec:
-    """One servo on the bus: its ID and model name (e.g. ``"XC330-M288-T"``)."""
+    """One servo on the bus: its ID and model name (e.g. ``"XC330-M288-T"``, ``"STS3215-C001"``)."""
 
     servo_id: int
     model: str
 
     def __post_init__(self) -> None:
-        if not 0 <= int(self.servo_id) <= 252:
-            raise ValueError(f"servo id {self.servo_id} is outside 0..252")
-        model_info(self.model)  # raises ValueError for an unknown model
+        family = family_of(self.model)  # raises ValueError for an unknown model
+        top = MAX_ID[family]
+        if not 0 <= int(self.servo_id) <= top:
+            raise ValueError(f"servo id {self.servo_id} is outside 0..{top}")
+
+    @property
+    def family(self) -> str:
+        return family_of(self.model)
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,8 @@ class BusState:
     ``stale`` is True when this read failed and the values are the last good
     ones; ``error`` then holds the typed exception of the failed read.
     ``read_time_s`` is how long the read took (all attempts included).
+    ``load`` is the signed fraction of stall torque, for families whose cycle reads
+    load instead of current (Feetech; ``current_a`` is then NaN).
     """
 
     position_rad: np.ndarray
@@ -59,3 +67,4 @@ class BusState:
     read_time_s: float
     timestamp_s: float = 0.0
     error: Exception | None = field(default=None, compare=False)
+    load: np.ndarray | None = field(default=None, compare=False)

@@ -71,3 +71,33 @@ def test_firmware_bridge_never_imports_duck():
 
 
 
+
+
+def _loaded_after(code: str) -> list[str]:
+    probe = (f"import json, sys; {code}; "
+             "print(json.dumps(sorted(m for m in ('dynamixel_sdk', 'scservo_sdk', 'serial', 'duck') "
+             "if m in sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_bare_firmware_bridge_imports_neither_vendor_sdk():
+    """Both families are known (model table, control tables) without loading an SDK, and
+    firmware_bridge never pulls in duck; opening a bus loads exactly its family's SDK."""
+    assert _loaded_after("import firmware_bridge; import firmware_bridge.feetech; "
+                         "import firmware_bridge.feetech.control_table; import firmware_bridge.families; "
+                         "firmware_bridge.ServoSpec(10, 'STS3215-C001')") == []
+    assert _loaded_after("from firmware_bridge import FeetechBus") == ["scservo_sdk", "serial"]
+    assert _loaded_after("from firmware_bridge import DynamixelBus") == ["dynamixel_sdk", "serial"]
+    assert _loaded_after("from firmware_bridge import ServoSpec, make_bus; "
+                         "make_bus('/dev/null', 1000000, [ServoSpec(10, 'STS3215')])") == ["scservo_sdk", "serial"]
+
+
+def test_robot_extra_installs_the_feetech_sdk():
+    import pathlib
+    import re
+
+    text = (pathlib.Path(duck.__path__[0]).parent / "pyproject.toml").read_text()
+    robot = re.search(r"^robot = \[(.*?)^\]", text, re.S | re.M).group(1)
+    assert '"ftservo-python-sdk' in robot and '"dynamixel-sdk' in robot

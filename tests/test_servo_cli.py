@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import dynamixel_sdk as sdk
 import numpy as np
@@ -64,7 +65,7 @@ def test_calibrate_writes_offsets_that_round_trip(emu, tmp_path, capsys, monkeyp
     for sid, rad in offsets.items():
         emu.backend.set_position(sid, rad)  # the robot, by hand, in the zero pose
     out_file = tmp_path / "cal.json"
-    monkeypatch.setattr(sys, "stdin", io.StringIO("\n"))  # the user presses Enter
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n\n"))  # Enter: robot supported; Enter: in the zero pose
     code, out, err = run(capsys, "servo", "calibrate", "--port", emu.path, "--out", str(out_file))
     assert code == 0, err
     assert "Press Enter" in err and "wrote" in out
@@ -215,6 +216,22 @@ def test_emulate_prints_pty_path_first_and_stops_on_sigint(tmp_path):
 def test_emulate_rejects_bad_fault(capsys):
     code, _, err = run(capsys, "servo", "emulate", "--fault", "explode:10")
     assert code == 2 and "unknown fault" in err
+
+
+def test_setup_refused_while_torque_on_as_the_firmware_refuses(capsys):
+    """The X330 firmware refuses EEPROM writes with torque on; setup says so in one line and
+    writes nothing, and --torque-off is the user's explicit way through."""
+    with SoftwareServo([ServoSpec(1, "XC330-M288-T")], IdealBackend(), baud=57_600, return_delay=250) as emu:
+        emu.servo(1).write(Reg.TORQUE_ENABLE.address, b"\x01")
+        code, _, err = run(capsys, "servo", "setup", "--port", emu.path, "--joint", "right_knee",
+                           "--current-baud", "57600", "--baud", "57600")
+        assert code == 2 and "torque on" in err and "--torque-off" in err
+        assert emu.servo(1).get(Reg.RETURN_DELAY_TIME) == 250  # nothing written
+        time.sleep(0.2)  # a reply that came late on the loaded machine lands before the next connection
+        code, out, err = run(capsys, "servo", "setup", "--port", emu.path, "--joint", "right_knee",
+                             "--current-baud", "57600", "--baud", "57600", "--torque-off")
+        assert code == 0, err
+        assert emu.servo(13).get(Reg.RETURN_DELAY_TIME) == 0
 
 
 def test_setup_writes_the_servo_profiles_gains_by_default(capsys):

@@ -13,12 +13,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks: servo bus cycle time, simulator throughput")
     bs = p.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
 
-    q = bs.add_parser("bus", help="control-cycle time at 1-4 Mbps vs. the wire-time lower bound")
+    q = bs.add_parser("bus", help="control-cycle time vs. the wire-time lower bound (Dynamixel or Feetech)")
     q.add_argument("--json", metavar="FILE", help="write one row per baud: baud, cycle_ms, wire_bound_ms, ratio")
     q.add_argument("--cycles", type=arg_int(1, 1_000_000), default=300, help="measured cycles per baud")
+    q.add_argument("--family", choices=("contract", "dynamixel", "feetech"), default="contract",
+                   help="servo family: the contract's (default), or feetech: the v2 robot's 14 STS3215 at "
+                        "upstream's IDs")
     q.add_argument("--bauds", type=arg_int(9600, 4_500_000), nargs="+",
-                   default=[1_000_000, 2_000_000, 3_000_000, 4_000_000])
-    q.add_argument("--no-fast", action="store_true", help="plain Sync Read instead of Fast Sync Read")
+                   help="default: 1, 2, 3, 4 Mbps for Dynamixel; 1 Mbps (the STS maximum, upstream's) for Feetech")
+    q.add_argument("--no-fast", action="store_true", help="plain Sync Read instead of Fast Sync Read (Dynamixel)")
+    q.add_argument("--rt-priority", type=arg_int(1, 99), metavar="N",
+                   help="SCHED_FIFO priority for the measuring client, as `duck run --rt-priority` gives the loop")
     q.set_defaults(func=_run("duck.bench_bus"))
 
     q = bs.add_parser("sim", help="simulator throughput")
@@ -36,12 +41,17 @@ def _run(module: str):
 
         if args.json is not None:
             check_writable(args.json, what="--json")  # before the benchmark, not after it
-        if args.bench_command == "bus":
-            from firmware_bridge.control_table import BAUD_TO_CODE
+        if args.bench_command == "bus" and args.bauds:
+            from duck.contract import CONTRACT
+            from firmware_bridge import family_of
+            from firmware_bridge.control_table import BAUD_TO_CODE as DYNAMIXEL_BAUDS
+            from firmware_bridge.feetech.control_table import BAUD_TO_CODE as FEETECH_BAUDS
 
-            bad = [b for b in args.bauds if b not in BAUD_TO_CODE]
+            family = family_of(CONTRACT.joints[0].servo_model) if args.family == "contract" else args.family
+            allowed = FEETECH_BAUDS if family == "feetech" else DYNAMIXEL_BAUDS
+            bad = [b for b in args.bauds if b not in allowed]
             if bad:
-                raise UserError(f"--bauds {bad}: not Dynamixel bauds; use {sorted(BAUD_TO_CODE)}")
+                raise UserError(f"--bauds {bad}: not {family} bauds; use {sorted(allowed)}")
         return importlib.import_module(module).main(args)
 
     return handler

@@ -57,11 +57,13 @@ class JointReading:
 
 def make_bus(port: str, baud: int, calibration: Mapping[int, Any] | None = None,
              contract: RobotContract = CONTRACT, retries: int = 2, **options: Any) -> Any:
-    """A firmware_bridge bus over the contract's servos, in contract order (``options``: bus timing)."""
-    from firmware_bridge import DynamixelBus, ServoSpec
+    """A firmware_bridge bus over the contract's servos, in contract order (``options``: bus timing).
+    The family (Dynamixel, Feetech) follows from the servo models the contract names."""
+    from firmware_bridge import ServoSpec
+    from firmware_bridge import make_bus as make_family_bus
 
     servos = [ServoSpec(j.servo_id, j.servo_model) for j in contract.joints]
-    return DynamixelBus(port, baud, servos, calibration=calibration, retries=retries, **options)
+    return make_family_bus(port, baud, servos, calibration=calibration, retries=retries, **options)
 
 
 class RobotIO:
@@ -150,13 +152,12 @@ class RobotIO:
 
     # ---- torque ------------------------------------------------------------------
     def check_supply(self, supply_range_v: tuple[float, float]) -> dict[int, float]:
-        """Each servo's Present Input Voltage; :class:`UserError` (one line) if any is outside
+        """Each servo's supply voltage; :class:`UserError` (one line) if any is outside
         ``supply_range_v``, the supply the policy was trained for. Call before torque on."""
         from firmware_bridge import BusError
-        from firmware_bridge.control_table import Reg, voltage_to_v
 
         try:
-            volts = {i: voltage_to_v(self.bus.read_register(i, Reg.PRESENT_INPUT_VOLTAGE)) for i in self.bus.ids}
+            volts = {i: self.bus.read_supply_v(i) for i in self.bus.ids}
         except BusError as exc:
             raise UserError(f"could not read the servos' supply voltage: {exc}") from None
         lo, hi = supply_range_v
@@ -169,24 +170,22 @@ class RobotIO:
 
     def torque_on(self, low_p_gains: dict[int, int] | None) -> None:
         """Torque on, softened to ``low_p_gains`` (servo id -> P) for the start-up ramp."""
-        from firmware_bridge.control_table import Reg
-
         for servo_id, gain in (low_p_gains or {}).items():
-            self.bus.write_register(servo_id, Reg.POSITION_P_GAIN, int(gain))
+            self.bus.write_p_gain(servo_id, int(gain))
         self.bus.set_torque(True)
 
     def write_gains(self, gains: dict[int, Any]) -> str | None:
         """Write each servo's Position P, I, D Gain (``FirmwareGains`` per servo id) and read them
         back; an error string instead of raising."""
         from firmware_bridge import BusError
-        from firmware_bridge.control_table import Reg
 
         try:
             for servo_id, g in gains.items():
-                for reg, value in ((Reg.POSITION_P_GAIN, g.p), (Reg.POSITION_I_GAIN, g.i), (Reg.POSITION_D_GAIN, g.d)):
-                    self.bus.write_register(servo_id, reg, int(value))
-                    if self.bus.read_register(servo_id, reg) != int(value):
-                        return f"servo {servo_id}: {reg.name} reads back other than {value}"
+                wanted = (int(g.p), int(g.i), int(g.d))
+                self.bus.write_pid(servo_id, *wanted)
+                got = self.bus.read_pid(servo_id)
+                if got != wanted:
+                    return f"servo {servo_id}: P, I, D read back {got}, not {wanted}"
         except (BusError, *PORT_FAILURES) as exc:
             return str(exc)
         return None
@@ -199,15 +198,13 @@ class RobotIO:
         (servos confirmed off, servos that could not be confirmed).
         """
         from firmware_bridge import BusError
-        from firmware_bridge.control_table import Reg
 
         pending = list(self.bus.ids)
         confirmed: list[int] = []
         for _ in range(attempts):
             for servo_id in list(pending):
                 try:
-                    self.bus.write_register(servo_id, Reg.TORQUE_ENABLE, 0, check_alert=False)
-                    if self.bus.read_register(servo_id, Reg.TORQUE_ENABLE, check_alert=False) == 0:
+                    if self.bus.torque_off(servo_id):
                         pending.remove(servo_id)
                         confirmed.append(servo_id)
                 except (BusError, *PORT_FAILURES):
@@ -222,10 +219,6 @@ class RobotIO:
     def _broadcast_torque_off(self) -> None:
         """Write Torque Enable = 0 to the broadcast id: no replies, so a broken servo cannot block it."""
         try:
-            import dynamixel_sdk as sdk
-
-            from firmware_bridge.control_table import Reg
-
-            sdk.PacketHandler(2.0).write1ByteTxOnly(self.bus.port, sdk.BROADCAST_ID, Reg.TORQUE_ENABLE.address, 0)
+            self.bus.broadcast_torque_off()
         except Exception:  # noqa: BLE001 - best effort on the way out; nothing else to do
             pass

@@ -119,11 +119,12 @@ def _sim_main(shared_path: str, backend_kind: str, baud: int, rt_priority: int |
     # on the 2-core dev VM made ~1 % of replies 5-10 ms late.
     set_realtime(rt_priority, cpu)
     from firmware_bridge import ServoSpec
-    from firmware_bridge.emulator import Fault, SoftwareServo
+    from firmware_bridge.emulator import Fault
+    from firmware_bridge.families import make_software_servo
 
     backend = _make_backend(backend_kind, servo_options)
     servos = [ServoSpec(j.servo_id, j.servo_model) for j in CONTRACT.joints]
-    server = SoftwareServo(servos, backend, baud=baud)
+    server = make_software_servo(servos, backend, baud=baud)  # the contract's servo family
     # A garbage-collector pass holds the GIL for ms, stalling the servo thread mid-reply;
     # the loops below make no reference cycles, so keep the collector out of the run.
     gc.collect()

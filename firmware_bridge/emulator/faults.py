@@ -6,6 +6,11 @@ import enum
 from dataclasses import dataclass
 
 from firmware_bridge.control_table import HardwareError
+from firmware_bridge.feetech.control_table import Status
+
+#: Hardware-error bit names of both families (Dynamixel Hardware Error Status, Feetech Status);
+#: the shared names (overload, overheating) have the same bit in both.
+_BITS = {**{b.name.lower(): int(b) for b in Status}, **{b.name.lower(): int(b) for b in HardwareError}}
 
 
 class FaultKind(enum.Enum):
@@ -35,8 +40,9 @@ class Fault:
     @classmethod
     def parse(cls, text: str) -> Fault:
         """``KIND:ID[:ARG]``: ``drop:12:0.5``, ``crc:10``, ``missing:31``, ``stuck:20``,
-        ``hwerror:11:overload+overheating`` (bits from input_voltage, overheating,
-        motor_encoder, electrical_shock, overload). ``ID`` may be ``all``."""
+        ``hwerror:11:overload+overheating`` (Dynamixel bits: input_voltage, overheating,
+        motor_encoder, electrical_shock, overload; Feetech: voltage, sensor, overheating,
+        overcurrent, overload). ``ID`` may be ``all``."""
         parts = text.strip().split(":")
         try:
             kind = FaultKind(parts[0].lower())
@@ -52,10 +58,10 @@ class Fault:
                 bits = 0
                 for name in arg.split("+"):
                     try:
-                        bits |= int(HardwareError[name.strip().upper()])
+                        bits |= _BITS[name.strip().lower()]
                     except KeyError:
                         raise ValueError(f"unknown hardware error bit {name!r} in {text!r}; bits: "
-                                         f"{[b.name.lower() for b in HardwareError]}") from None
+                                         f"{sorted(_BITS)}") from None
             return cls(kind, servo_id, bits=bits)
         probability = 1.0
         if arg is not None:

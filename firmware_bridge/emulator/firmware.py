@@ -236,3 +236,6 @@ class EmulatedServo:
         self._push_gains()  # PWM Limit and Slope live in EEPROM
         self.hardware_error = 0
         self.registered = None
+
+    def faults_cleared(self) -> None:
+        """An injected fault went away: X-series firmware keeps the error latched until REBOOT."""

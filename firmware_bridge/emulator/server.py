@@ -1,31 +1,20 @@
-"""The software servo: several emulated X330s behind one pseudo-terminal.
+"""The software Dynamixel servo: several emulated X330s behind one pseudo-terminal.
 
 The real SDK (or anything else) opens :attr:`SoftwareServo.path` exactly like
-``/dev/ttyUSB0``. A thread reads instruction packets from the pty master,
-lets each addressed :class:`~.firmware.EmulatedServo` react, and writes the
-status packets back at the time a real bus would deliver them: after the
-instruction's wire time, each servo's Return Delay Time, and the reply's own
-wire time (bytes x 10 / baud). Servos only hear the host when the pty's baud
-(set by the client through termios) matches their Baud Rate register, so
-``scan`` at the wrong baud finds nothing, as on hardware.
+``/dev/ttyUSB0``. The pty, the serving thread, faults and wire timing are shared
+with the Feetech servo (:mod:`.pty_server`); this module is the Protocol 2.0
+part: which instruction gets which status packets.
 """
 
 from __future__ import annotations
 
-import os
-import random
-import select
-import signal
-import termios
-import threading
-import time
-import tty
 from collections.abc import Sequence
 
 from firmware_bridge.control_table import BAUD_TO_CODE, Reg
 from firmware_bridge.emulator.backend import IdealBackend, ServoBackend
-from firmware_bridge.emulator.faults import Fault, FaultKind
+from firmware_bridge.emulator.faults import FaultKind
 from firmware_bridge.emulator.firmware import EmulatedServo
+from firmware_bridge.emulator.pty_server import PtyServoServer
 from firmware_bridge.protocol import (
     BROADCAST_ID,
     ErrorNumber,
@@ -37,11 +26,8 @@ from firmware_bridge.protocol import (
     split_stream,
 )
 
-# termios speed constant -> bits per second, for the bauds a Dynamixel can use.
-_SPEEDS = {getattr(termios, f"B{b}"): b for b in BAUD_TO_CODE if hasattr(termios, f"B{b}")}
 
-
-class SoftwareServo:
+class SoftwareServo(PtyServoServer):
     """Serve ``servos`` (objects with ``servo_id`` and ``model``) on a new pty.
 
     ``SoftwareServo(servos, IdealBackend(), baud=1_000_000).start()`` returns
@@ -56,132 +42,12 @@ class SoftwareServo:
         return_delay: int = 0,
         check_baud: bool = True,
     ) -> None:
-        self.backend = backend or IdealBackend()
-        self.servos = [EmulatedServo(s.servo_id, s.model, BAUD_TO_CODE[baud], return_delay, self.backend)
-                       for s in servos]
-        self.check_baud = check_baud
-        self.faults: list[Fault] = []
-        self.path: str | None = None
-        self.stats = {"instructions": 0, "replies": 0, "crc_errors": 0}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._rng = random.Random(0)
-        self._wire_free = 0.0  # perf_counter time at which the last byte leaves the wire
+        backend = backend or IdealBackend()
+        super().__init__([EmulatedServo(s.servo_id, s.model, BAUD_TO_CODE[baud], return_delay, backend)
+                          for s in servos], backend, check_baud)
 
-    # ---- lifecycle ------------------------------------------------------------------
-    def start(self) -> str:
-        self._master, self._slave = os.openpty()
-        # Raw mode on our side of the line discipline: no echo, no CR/LF mangling,
-        # before any client opens it (pyserial sets raw too, but only on open).
-        tty.setraw(self._slave)
-        self.path = os.ttyname(self._slave)
-        self.backend.start([s.servo_id for s in self.servos])
-        self._thread = threading.Thread(target=self._serve, name="software-servo", daemon=True)
-        self._thread.start()
-        return self.path
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            self._thread = None
-        self.backend.stop()
-        for fd in (getattr(self, "_master", None), getattr(self, "_slave", None)):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        self._master = self._slave = None
-
-    def serve_until_signal(self, faults: Sequence[Fault] = (), on_start=None) -> None:
-        """Start, print the pty path as the first stdout line, inject ``faults`` and serve
-        until SIGINT/SIGTERM (the CLI entry points). ``on_start(path)`` runs after the print."""
-        done = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: done.set())
-        path = self.start()
-        print(path, flush=True)
-        for fault in faults:
-            self.inject(fault)
-        if on_start is not None:
-            on_start(path)
-        try:
-            done.wait()
-        finally:
-            self.stop()
-
-    def __enter__(self) -> SoftwareServo:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    # ---- faults and inspection ----------------------------------------------------------
-    def inject(self, fault: Fault) -> None:
-        with self._lock:
-            self.faults.append(fault)
-            if fault.kind is FaultKind.HWERROR:
-                for s in self.servos:
-                    if fault.hits(s.boot_id):
-                        s.set_hardware_error(fault.bits)
-            if fault.kind is FaultKind.STUCK:
-                for s in self.servos:
-                    if fault.hits(s.boot_id):
-                        s.refresh()
-                        s.stuck = True
-
-    def clear_faults(self) -> None:
-        """Remove faults. Latched hardware errors stay until a REBOOT, as on hardware."""
-        with self._lock:
-            self.faults.clear()
-            for s in self.servos:
-                s.stuck = False
-
-    def servo(self, servo_id: int) -> EmulatedServo:
-        for s in self.servos:
-            if s.servo_id == servo_id:
-                return s
-        raise KeyError(servo_id)
-
-    def _fault(self, kind: FaultKind, servo: EmulatedServo) -> bool:
-        for f in self.faults:
-            if f.kind is kind and f.hits(servo.boot_id):
-                return f.probability >= 1.0 or self._rng.random() < f.probability
-        return False
-
-    # ---- serving ----------------------------------------------------------------------
-    def _serve(self) -> None:
-        buf = bytearray()
-        while not self._stop.is_set():
-            ready, _, _ = select.select([self._master], [], [], 0.05)
-            if not ready:
-                continue
-            try:
-                chunk = os.read(self._master, 4096)
-            except OSError:
-                time.sleep(0.01)  # no client has the pty open right now
-                continue
-            t_rx = time.perf_counter()
-            buf += chunk
-            packets, _ = split_stream(buf)
-            for raw in packets:
-                with self._lock:
-                    self._handle(raw, t_rx)
-
-    def _host_baud(self) -> int | None:
-        try:
-            return _SPEEDS.get(termios.tcgetattr(self._slave)[4])
-        except termios.error:
-            return None
-
-    def _listeners(self) -> list[EmulatedServo]:
-        """Servos that hear the host: present, and at the host's baud."""
-        host = self._host_baud() if self.check_baud else None
-        return [s for s in self.servos
-                if not self._fault(FaultKind.MISSING, s) and (host is None or s.baud == host)]
+    def _split(self, buf: bytearray) -> list[bytes]:
+        return split_stream(buf)[0]
 
     def _handle(self, raw: bytes, t_rx: float) -> None:
         self.stats["instructions"] += 1
@@ -299,29 +165,6 @@ class SoftwareServo:
             return t
         packet = build_status(s.servo_id if reply_id is None else reply_id, err | s.error_byte, data)
         return self._send(s, t, packet, baud)
-
-    def _send(self, s: EmulatedServo, t: float, packet: bytes, baud: int | None = None) -> float:
-        if self._fault(FaultKind.CRC, s):
-            packet = packet[:-1] + bytes([packet[-1] ^ 0xFF])
-        end = t + s.return_delay_s + len(packet) * 10.0 / (baud or s.baud)
-        self._write_at(end, packet)
-        return end
-
-    def _write_at(self, deadline: float, packet: bytes) -> None:
-        # Sleep most of the way, then spin the last 0.3 ms: time.sleep overshoots by
-        # ~0.1 ms, and a longer spin would hold the CPU that the process's other threads
-        # (physics, IMU publisher) share with this one when the sim pins it to one core.
-        remaining = deadline - time.perf_counter()
-        if remaining > 0.0005:
-            time.sleep(remaining - 0.0003)
-        while time.perf_counter() < deadline:
-            pass
-        self.stats["replies"] += 1
-        self._wire_free = max(self._wire_free, deadline)
-        try:
-            os.write(self._master, packet)
-        except OSError:
-            pass
 
 
 def _u16(p: bytes, k: int) -> int:
