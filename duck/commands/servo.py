@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     which = q.add_mutually_exclusive_group(required=True)
     which.add_argument("--joint", help="provision the one servo on the bus for this contract joint")
     which.add_argument("--all", action="store_true", help="re-apply settings to all contract servos (at their ids)")
-    which.add_argument("--id", type=arg_int(0, 252), help="provision the one servo on the bus to this id (needs --model)")
+    which.add_argument("--id", type=arg_int(0, 252),
+                       help="provision the one servo on the bus to this id (needs --model)")
     q.add_argument("--model", help="servo model for --id, e.g. STS3215-C001 (limits: the full range)")
     q.add_argument("--current-id", type=arg_int(0, 252), default=1,
                    help="id the servo has now (--joint/--id; factory: 1)")
