@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+
+from duck.atomic import write_text
 
 #: The Open Duck Mini v2 bus (FACTS.md, "Open Duck Mini v2"): 14 STS3215 C001, right leg
 #: 10-14, left leg 20-24, head 30-33. The v2 contract is the next issue; until then the
@@ -47,7 +48,7 @@ def main(args) -> int:
     print(bench.format_table(rows))
     if args.json:
         keys = ("baud", "cycle_ms", "p95_ms", "wire_bound_ms", "ratio")
-        Path(args.json).write_text(json.dumps([{"family": family, **{k: r.as_dict()[k] for k in keys}}
-                                               for r in rows], indent=2) + "\n")
+        write_text(args.json, json.dumps([{"family": family, **{k: r.as_dict()[k] for k in keys}}
+                                          for r in rows], indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0

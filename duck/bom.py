@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -127,61 +128,82 @@ def parse_bom(path: Path | str = BOM_CSV) -> tuple[list[BomRow], list[str]]:
     """Read the CSV; return the rows that parsed and every row-numbered problem."""
     path = Path(path)
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        # utf-8-sig: Excel's "CSV UTF-8" export starts with a byte-order mark.
+        handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
         raise UserError(f"cannot read BOM {path}: {exc.strerror or exc}") from None
-    rows: list[BomRow] = []
-    problems: list[str] = []
-    with handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        missing = [c for c in COLUMNS if c not in header]
-        if missing:
-            raise BomError(path, [f"row 1: header lacks column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}"])
-        for record in reader:
-            n = reader.line_num  # the last physical line of this record
-            if None in record:
-                problems.append(f"row {n}: more fields than the header has columns")
-            get = {c: (record.get(c) or "").strip() for c in COLUMNS}
-            if not any(get.values()):
-                continue  # blank line
-            for column in ("part", "category", "supplier"):
-                if not get[column]:
-                    problems.append(f"row {n}: missing {column}")
-            qty = _number(get["qty"], "qty", n, problems, positive=True)
-            price = _number(get["unit_price_usd"], "unit_price_usd", n, problems, positive=False)
-            mass = _number(get["mass_g"], "mass_g", n, problems, positive=False)
-            if not get["url"]:
-                problems.append(f"row {n}: missing source (url, or 'estimate: <basis>')")
-            elif not _source_ok(get["url"]):
-                problems.append(f"row {n}: source {get['url']!r} is neither an http(s) link nor 'estimate: <basis>'")
-            if not get["currency_quoted"]:
-                problems.append(f"row {n}: missing currency_quoted (the price as the source states it)")
-            if not get["date_checked"]:
-                problems.append(f"row {n}: missing date_checked")
-            else:
-                try:
-                    _dt.date.fromisoformat(get["date_checked"])
-                except ValueError:
-                    problems.append(f"row {n}: date_checked {get['date_checked']!r} is not an ISO date (YYYY-MM-DD)")
-            rows.append(
-                BomRow(
-                    n,
-                    get["part"],
-                    get["category"],
-                    qty,
-                    price,
-                    get["currency_quoted"],
-                    get["supplier"],
-                    get["url"],
-                    get["date_checked"],
-                    mass,
-                    get["notes"],
-                    get["joint"],
-                )
-            )
+    try:
+        with handle:
+            rows, problems = _parse_rows(path, handle)
+    except UnicodeDecodeError as exc:
+        raise UserError(f"BOM {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise UserError(f"BOM {path} is not a readable CSV: {exc}") from None
     if not rows and not problems:
         problems.append("row 2: the BOM has no rows")
+    if rows and not (math.isfinite(total_usd(rows)) and math.isfinite(onboard_mass_g(rows))):
+        problems.append("the totals overflow (a qty, price or mass is absurdly large)")
+    return rows, problems
+
+
+def _parse_rows(path: Path, handle) -> tuple[list[BomRow], list[str]]:
+    rows: list[BomRow] = []
+    problems: list[str] = []
+    seen: dict[tuple[str, str], int] = {}
+    reader = csv.DictReader(handle)
+    header = reader.fieldnames or []
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise BomError(path, [f"row 1: header lacks column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}"])
+    for record in reader:
+        n = reader.line_num  # the last physical line of this record
+        if None in record:
+            problems.append(f"row {n}: more fields than the header has columns")
+        get = {c: (record.get(c) or "").strip() for c in COLUMNS}
+        if not any(get.values()):
+            continue  # blank line
+        for column in ("part", "category", "supplier"):
+            if not get[column]:
+                problems.append(f"row {n}: missing {column}")
+        qty = _number(get["qty"], "qty", n, problems, positive=True)
+        price = _number(get["unit_price_usd"], "unit_price_usd", n, problems, positive=False)
+        mass = _number(get["mass_g"], "mass_g", n, problems, positive=False)
+        if not (math.isfinite(qty * price) and math.isfinite(qty * mass)):
+            problems.append(f"row {n}: qty x unit_price_usd or qty x mass_g is not a finite number")
+        key = (get["part"].lower(), get["joint"])
+        if get["part"] and key in seen:
+            problems.append(f"row {n}: duplicates row {seen[key]} (part {get['part']!r}"
+                            + (f", joint {get['joint']!r})" if get["joint"] else "); raise its qty instead"))
+        seen.setdefault(key, n)
+        if not get["url"]:
+            problems.append(f"row {n}: missing source (url, or 'estimate: <basis>')")
+        elif not _source_ok(get["url"]):
+            problems.append(f"row {n}: source {get['url']!r} is neither an http(s) link nor 'estimate: <basis>'")
+        if not get["currency_quoted"]:
+            problems.append(f"row {n}: missing currency_quoted (the price as the source states it)")
+        if not get["date_checked"]:
+            problems.append(f"row {n}: missing date_checked")
+        else:
+            try:
+                _dt.date.fromisoformat(get["date_checked"])
+            except ValueError:
+                problems.append(f"row {n}: date_checked {get['date_checked']!r} is not an ISO date (YYYY-MM-DD)")
+        rows.append(
+            BomRow(
+                n,
+                get["part"],
+                get["category"],
+                qty,
+                price,
+                get["currency_quoted"],
+                get["supplier"],
+                get["url"],
+                get["date_checked"],
+                mass,
+                get["notes"],
+                get["joint"],
+            )
+        )
     return rows, problems
 
 

@@ -111,6 +111,8 @@ def load_calibration(path: str | Path, contract: RobotContract = CONTRACT) -> Ca
         raise UserError(f"calibration file {p} does not exist (run `duck servo calibrate`)") from None
     except OSError as exc:
         raise UserError(f"cannot read calibration file {p}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"calibration {p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -119,4 +121,7 @@ def load_calibration(path: str | Path, contract: RobotContract = CONTRACT) -> Ca
 
 
 def save_calibration(cal: Calibration, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(cal.to_dict(), indent=2) + "\n")
+    """Atomically: the previous calibration file survives a failed or interrupted write."""
+    from duck.atomic import write_text
+
+    write_text(path, json.dumps(cal.to_dict(), indent=2) + "\n")

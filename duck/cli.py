@@ -21,8 +21,29 @@ from duck.errors import UserError
 COMMAND_MODULES = ("sim", "train", "export", "eval", "bench", "servo", "doctor", "run", "log", "sysid", "bom")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``duck run: error: argument --ramp: ...``) and
+    exit code 2, like every other user mistake. Subcommand parsers inherit the class."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
+
+    def _get_values(self, action, arg_strings):  # noqa: ANN001 (argparse's signature)
+        # argparse drops a "--" value (``--ramp=--``) and then returns [] instead of an error.
+        if action.option_strings and action.nargs in (None, argparse.ONE_OR_MORE) \
+                and all(a == "--" for a in arg_strings):
+            self.error(f"argument {'/'.join(action.option_strings)}: expected a value, got {arg_strings}")
+        return super()._get_values(action, arg_strings)
+
+
+def one_line(text: str) -> str:
+    """An error as one printable line: a newline or control character from a user's path or a
+    library's message is shown escaped, not obeyed."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text.strip())
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="duck",
         description="open-duck: train, evaluate and run walking policies for the Open Duck Mini.",
     )
@@ -49,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
-        print(f"duck {args.subcommand}: error: {exc}", file=sys.stderr)
+        print(one_line(f"duck {args.subcommand}: error: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"duck {args.subcommand}: interrupted", file=sys.stderr)

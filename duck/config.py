@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from duck.errors import UserError
+from duck.validation import check_number, number_problem
 
 T = TypeVar("T")
 
@@ -62,13 +63,10 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected {len(args)} values, got {len(value)}")
         return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return float(value)
+        # Finite everywhere: no config number means anything as NaN or inf.
+        return float(check_number(key, value, error=ConfigError))
     if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        return value
+        return check_number(key, value, integer=True, error=ConfigError)
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: expected true/false, got {value!r}")
@@ -140,6 +138,15 @@ def _yaml_loader():
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
     Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
                                  list("tTfF"))
+    # YAML 1.2 floats: ``3e-4`` and ``1E5`` are numbers (YAML 1.1 wanted a dot and a signed
+    # exponent, so they arrived as strings). ``.inf``/``.nan`` still parse, and are refused
+    # as non-finite by the coercion, with the key named.
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:float"]
+        for first, resolvers in Loader.yaml_implicit_resolvers.items()}
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?"
+        r"|[0-9][0-9_]*[eE][-+]?[0-9]+)|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+0123456789."))
     return Loader
 
 
@@ -177,21 +184,39 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def load(cls: type[T], yaml_path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> T:
-    """Defaults <- YAML file <- ``key=value`` overrides, strictly validated."""
+def read_yaml(path: str | Path, allow_empty: bool = True) -> dict[str, Any]:
+    """A YAML config file as a mapping; any problem is a one-line :class:`ConfigError`."""
     import yaml
 
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+        loaded = yaml.load(text, Loader=_yaml_loader())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if loaded is None:
+        if not allow_empty:
+            raise ConfigError(f"{path} is empty; it should list the run's whole config (was it truncated?)")
+        loaded = {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    if not loaded and not allow_empty:
+        raise ConfigError(f"{path} is empty; it should list the run's whole config (was it truncated?)")
+    return loaded
+
+
+def load(cls: type[T], yaml_path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+         allow_empty: bool = True) -> T:
+    """Defaults <- YAML file <- ``key=value`` overrides, strictly validated. ``allow_empty=False``
+    (a run's saved config on resume): an empty file is an error, not "all defaults"."""
     data = to_dict(cls())
     if yaml_path is not None:
         path = Path(yaml_path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            loaded = yaml.load(path.read_text(), Loader=_yaml_loader()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: top level must be a mapping")
+        loaded = read_yaml(path, allow_empty)
         _reject_unknown(cls, loaded)
         data = _merge(data, loaded)
     for text in overrides:
@@ -214,9 +239,10 @@ def _reject_unknown(cls: Any, data: dict[str, Any], prefix: str = "") -> None:
 
 
 def check_range(name: str, value: float, low: float | None = None, high: float | None = None) -> None:
-    """Raise ConfigError if ``value`` lies outside [low, high]."""
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise ConfigError(f"{name}: {value} out of range [{low}, {high}]")
+    """Raise ConfigError if ``value`` is not finite or lies outside [low, high]."""
+    problem = number_problem(value, low, high)
+    if problem is not None:
+        raise ConfigError(f"{name}: {problem}")
 
 
 def check_interval(name: str, interval: tuple[float, float], low: float | None = None, high: float | None = None):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -29,8 +30,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
+    import numpy as np
+
+    from duck.atomic import check_writable, write_text
     from duck.config import ConfigError, load, parse_override
     from duck.errors import UserError
+
+    # Outputs first: a read-only --json must not cost a whole suite run.
+    if args.json:
+        check_writable(args.json, what="--json")
+    if args.plots:
+        check_writable(args.plots, directory=True, what="--plots")
 
     env_overrides, suite_overrides, transfer_overrides = [], [], []
     for text in args.overrides:
@@ -44,6 +54,11 @@ def run(args: argparse.Namespace) -> int:
     from duck.runtime.policy import load_policy
 
     policy = load_policy(args.policy)
+    probe, _ = policy(np.zeros(policy.contract.obs_dim, dtype=np.float32))
+    if not np.all(np.isfinite(probe)):
+        print(f"duck eval: {args.policy} outputs non-finite actions (NaN/inf) at the zero observation; "
+              "nothing to evaluate", file=sys.stderr)
+        return 1
     from duck.evaluation import plots as plot_mod
     from duck.evaluation.report import markdown, whole_bar
     from duck.evaluation.suite import SuiteSettings, run_suite
@@ -69,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         bar.set_description(name)
         bar.update(0 if bar.n == 0 and name == "fixed commands" else 1)
 
-    metrics, traces = run_suite(policy, env_cfg, suite, progress, transfer)
+    watched = FiniteWatch(policy)
+    metrics, traces = run_suite(watched, env_cfg, suite, progress, transfer)
     bar.update(1)
     bar.close()
     rows = whole_bar(metrics)
@@ -77,11 +93,49 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'PASS' if ok else 'fail'}  {name:48s} {value:8.3f}   (bar {bar_text})")
     print(f"{sum(ok for *_, ok in rows)}/{len(rows)} criteria met")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(metrics, indent=2))
+        write_text(args.json, json.dumps(metrics, indent=2))
         print(f"wrote {args.json}")
     if args.plots:
-        paths = plot_mod.write_all(metrics, traces, args.plots)
-        (args.plots / "report.md").write_text(markdown(metrics, paths, args.plots))
+        paths = _write_plots(plot_mod, metrics, traces, args.plots)
+        write_text(args.plots / "report.md", markdown(metrics, paths, args.plots))
         print(f"wrote {len(paths)} plots and report.md to {args.plots}")
+    if watched.bad:
+        print(f"duck eval: the policy output non-finite actions in {watched.bad} of {watched.calls} batched "
+              "steps; its metrics are not meaningful", file=sys.stderr)
+        return 1
     return 0
+
+
+class FiniteWatch:
+    """The policy, counting the inference calls whose output is not finite (NaN/inf)."""
+
+    def __init__(self, policy) -> None:
+        self.policy, self.bad, self.calls = policy, 0, 0
+
+    def __call__(self, obs):
+        import numpy as np
+
+        action, offsets = self.policy(obs)
+        self.calls += 1
+        if not (np.all(np.isfinite(action)) and np.all(np.isfinite(offsets))):
+            self.bad += 1
+        return action, offsets
+
+    def __getattr__(self, name: str):
+        return getattr(self.policy, name)
+
+
+def _write_plots(plot_mod, metrics: dict, traces: dict, out_dir: Path) -> list[Path]:
+    """Render into a scratch folder beside ``out_dir``, then rename each plot into place: a
+    plot is either the old one or the whole new one."""
+    import os
+    import tempfile
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".plots-", dir=out_dir) as scratch:
+        made = plot_mod.write_all(metrics, traces, Path(scratch))
+        final = []
+        for path in made:
+            os.replace(path, out_dir / path.name)
+            final.append(out_dir / path.name)
+    return final

@@ -6,8 +6,12 @@ Module-level imports are stdlib only; numpy/matplotlib load inside the handlers.
 from __future__ import annotations
 
 import argparse
+import sys
+import zipfile
 from pathlib import Path
 from typing import Any
+
+REQUIRED_COLUMNS = ("t", "overrun", "mode", "bus_ms", "imu_ms", "inference_ms", "other_ms")
 
 
 def register(sub: Any) -> None:
@@ -30,10 +34,15 @@ def _load(path: Path) -> Any:
         log = load_log(path)
     except FileNotFoundError as exc:
         raise UserError(str(exc)) from None
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"{path} is not a duck run log: {exc}") from None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise UserError(f"{path} is not a readable duck run log: {str(exc).splitlines()[0]}") from None
+    for note in log.skipped:
+        print(f"warning: {path}: skipped {note}", file=sys.stderr)
     if len(log) == 0:
         raise UserError(f"{path} holds no cycles")
+    missing = [k for k in REQUIRED_COLUMNS if k not in log.cycles]
+    if missing:
+        raise UserError(f"{path} is not a duck run log: no {', '.join(missing)}")
     return log
 
 
@@ -87,8 +96,16 @@ def plot_cmd(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    log = _load(args.log)
+    from duck.atomic import check_writable
+
     out = args.out or args.log.with_name(args.log.name.removesuffix(".npz") + "_plots")
+    check_writable(out, directory=True, what="--out")
+    log = _load(args.log)
+    missing = [k for k in ("targets", "joint_pos", "gyro", "gravity", "command", "action") if k not in log.cycles]
+    if missing:
+        from duck.errors import UserError
+
+        raise UserError(f"{args.log} has no {', '.join(missing)} to plot")
     out.mkdir(parents=True, exist_ok=True)
     c, t = log.cycles, log.cycles["t"]
     names = log.meta.get("joint_names") or [f"j{i}" for i in range(c["targets"].shape[1])]
@@ -180,8 +197,11 @@ def _plot_health(plt: Any, c: dict[str, Any], t: Any, names: list[str], mark: An
 
 
 def _save(fig: Any, path: Path) -> None:
+    from duck.atomic import atomic_output
+
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=90)
     import matplotlib.pyplot as plt
 
     plt.close(fig)

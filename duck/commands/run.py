@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from duck.validation import arg_float, arg_floats, arg_int
 
 DEFAULT_BAUD = 2_000_000  # XC330 is reliable at 2 Mbps (FACTS.md); set with `duck servo setup`
 SIM_PTY_LATENCY_MS = 6.0
@@ -21,27 +24,31 @@ def register(sub: Any) -> None:
                                    "safety monitoring and crash-safe telemetry.")
     p.add_argument("--policy", type=Path, help="exported policy (.onnx)")
     p.add_argument("--port", help="servo bus serial port (default: auto-detect the U2D2 by USB id)")
-    p.add_argument("--baud", type=int, default=DEFAULT_BAUD, help=f"bus baud rate (default {DEFAULT_BAUD})")
+    p.add_argument("--baud", type=arg_int(9600, 4_500_000), default=DEFAULT_BAUD,
+                   help=f"bus baud rate (default {DEFAULT_BAUD})")
     p.add_argument("--calibration", type=Path, help="servo calibration JSON from `duck servo calibrate`")
     p.add_argument("--imu-config", type=Path, help="IMU config (YAML/JSON): interface, address, mount remap")
     p.add_argument("--log", type=Path, help="telemetry log (.npz), flushed every second")
     p.add_argument("--sim", action="store_true", help="sim-in-the-loop: software servo + MuJoCo on a pty")
     p.add_argument("--sim-backend", choices=("mujoco", "ideal"), default="mujoco", help=argparse.SUPPRESS)
-    p.add_argument("--duration", type=float, help="stop after this many seconds of policy control")
-    p.add_argument("--command", help="fixed velocity command vx,vy,yaw (m/s, m/s, rad/s) instead of teleop")
+    p.add_argument("--duration", type=arg_float(0, 86_400, low_open=True),
+                   help="stop after this many seconds of policy control")
+    p.add_argument("--command", type=arg_floats(3, "vx,vy,yaw"),
+                   help="fixed velocity command vx,vy,yaw (m/s, m/s, rad/s) instead of teleop")
     p.add_argument("--teleop", choices=("auto", "gamepad", "keyboard", "none"), default="auto",
                    help="command source when --command is not given (default: gamepad if found, else keyboard)")
-    p.add_argument("--ramp", type=float, default=2.0, help="start-up ramp to the home pose, seconds (default 2)")
+    p.add_argument("--ramp", type=arg_float(0, 60, low_open=True), default=2.0,
+                   help="start-up ramp to the home pose, seconds (default 2)")
     p.add_argument("--go", action="store_true", help="hand over to the policy at once (no start button)")
     p.add_argument("--json", type=Path, help="write a run summary (distance, falls, timing) as JSON")
     p.add_argument("--fault", action="append", default=[], metavar="NAME[@T][:SERVO]",
                    help="with --sim: inject a fault T s after hand-over (servo_timeout, crc, overload, "
-                        "servo_missing, imu_stale, nan, overrun, estop, gamepad_unplug, voltage_sag[:ID:VOLTS], "
-                        "overheat[:ID:DEGC])")
-    p.add_argument("--rt-priority", type=int, help="SCHED_FIFO priority for the loop (needs CAP_SYS_NICE)")
-    p.add_argument("--cpu", type=int, help="pin the loop to this CPU (with --sim the default is a CPU "
+                        "servo_missing, port_unplug, imu_stale, nan, overrun, estop, gamepad_unplug, "
+                        "voltage_sag[:ID:VOLTS], overheat[:ID:DEGC])")
+    p.add_argument("--rt-priority", type=arg_int(1, 99), help="SCHED_FIFO priority for the loop (needs CAP_SYS_NICE)")
+    p.add_argument("--cpu", type=arg_int(0, 1023), help="pin the loop to this CPU (with --sim the default is a CPU "
                                                 "the simulator does not use)")
-    p.add_argument("--sim-supply-v", type=float, metavar="VOLTS",
+    p.add_argument("--sim-supply-v", type=arg_float(0.0, 30.0, low_open=True), metavar="VOLTS",
                    help="with --sim: the emulated servos' supply voltage (default: the servo profile's nominal)")
     p.add_argument("--sim-servo-profile", action="append", default=[], metavar="JSON",
                    help="with --sim: servo parameters for the emulated servos (a servo profile JSON, e.g. from "
@@ -52,22 +59,20 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _parse_command(text: str | None, ranges: Any) -> Any:
+def _parse_command(given: tuple[float, ...] | None, ranges: Any) -> Any:
+    """The parsed --command (finite by its argparse type), inside the runtime contract's ranges."""
     import numpy as np
 
     from duck.errors import UserError
 
-    if text is None:
+    if given is None:
         return None
-    try:
-        values = np.array([float(v) for v in text.split(",")])
-    except ValueError:
-        raise UserError(f"--command {text!r}: expected three numbers vx,vy,yaw") from None
-    if values.shape != (3,):
-        raise UserError(f"--command {text!r}: expected three numbers vx,vy,yaw")
+    values = np.asarray(given, dtype=np.float64)
+    text = ",".join(f"{v:g}" for v in values)
     low, high = ranges.as_arrays()
-    if np.any(values < low - 1e-9) or np.any(values > high + 1e-9):
-        raise UserError(f"--command {text!r} is outside the policy's command ranges "
+    if values.shape != (3,) or not np.all(np.isfinite(values)) or np.any(values < low - 1e-9) \
+            or np.any(values > high + 1e-9):
+        raise UserError(f"--command {text!r} is outside the contract's command ranges "
                         f"vx {low[0]}..{high[0]}, vy {low[1]}..{high[1]}, yaw {low[2]}..{high[2]}")
     return values
 
@@ -105,10 +110,11 @@ def _release(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from duck.contract import CONTRACT, RobotContract
+    from duck.atomic import check_writable
+    from duck.contract import CONTRACT
     from duck.errors import UserError
     from duck.runtime.imu import load_imu_config, open_imu
-    from duck.runtime.policy import META_CONTRACT_JSON, load_policy
+    from duck.runtime.policy import load_policy
     from duck.runtime.runner import RunConfig, Runner
     from duck.runtime.telemetry import Telemetry
 
@@ -118,8 +124,19 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--policy is required (an exported .onnx)")
     # Validate every user input before touching hardware, so mistakes cost nothing.
     policy = load_policy(args.policy)
-    policy_contract = RobotContract.from_json(policy.metadata[META_CONTRACT_JSON])
+    # The limits are the runtime's own contract; load_policy refused a policy that differs from it.
+    policy_contract = CONTRACT
     command = _parse_command(args.command, policy_contract.commands)
+    for out, what in ((args.log, "--log"), (args.json, "--json")):
+        if out is not None:
+            check_writable(out, what=what)  # before the robot moves, not after
+    if args.cpu is not None and hasattr(os, "sched_getaffinity") and args.cpu not in os.sched_getaffinity(0):
+        raise UserError(f"--cpu {args.cpu}: not one of the CPUs this process may use {sorted(os.sched_getaffinity(0))}")
+    if args.sim:
+        from firmware_bridge.control_table import BAUD_TO_CODE
+
+        if args.baud not in BAUD_TO_CODE:
+            raise UserError(f"--baud {args.baud} is not a Dynamixel baud; use one of {sorted(BAUD_TO_CODE)}")
     calibration = _load_calibration(args.calibration)
     imu_config = load_imu_config(args.imu_config)
     if args.fault and not args.sim:
@@ -135,10 +152,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"duck run: {profile_note}")
     if command is not None and not (args.go or args.sim):
         raise UserError("--command gives no start button; add --go to hand over to the policy after the ramp")
-    if args.ramp <= 0:
-        raise UserError(f"--ramp must be positive, got {args.ramp}")
-    if args.duration is not None and args.duration <= 0:
-        raise UserError(f"--duration must be positive, got {args.duration}")
 
     sim = None
     probe = None
@@ -164,7 +177,9 @@ def run(args: argparse.Namespace) -> int:
         imu = open_imu(imu_config)
         teleop = _make_teleop(args.teleop, command, policy_contract)
 
-    from duck.runtime.robot_io import RobotIO, make_bus
+    from duck.runtime.robot_io import PORT_FAILURES, RobotIO, make_bus
+    from duck.runtime.safety import REACTIONS
+    from firmware_bridge import BusError
 
     telemetry = None
     try:
@@ -187,7 +202,15 @@ def run(args: argparse.Namespace) -> int:
                            runtime_faults=sim.runtime_faults() if sim is not None else [],
                            health=not args.no_health)
         runner = Runner(io, policy, teleop, config, telemetry=telemetry, probe=probe)
-        result = runner.run()
+        try:
+            result = runner.run()
+        except (BusError, *PORT_FAILURES) as exc:  # the bus died outside the loop (e.g. at torque-on)
+            reason = f"servo_stale: the servo bus failed before the control loop ({type(exc).__name__}: {exc})"
+            print(f"duck run: {reason}; torque off attempted", file=sys.stderr)
+            code = REACTIONS["servo_stale"][1]
+            _write_json(args.json, {"exit_code": code, "reason": reason, "faults": ["servo_stale"],
+                                    "final_state": "torque_off_attempted"})
+            return code
     finally:
         if telemetry is not None:
             telemetry.close()
@@ -197,9 +220,20 @@ def run(args: argparse.Namespace) -> int:
 
     summary = _summary(result, sim, torque)
     print(_one_line_summary(summary))
-    if args.json is not None:
-        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    _write_json(args.json, summary)
     return result.exit_code
+
+
+def _write_json(path: Path | None, summary: dict[str, Any]) -> None:
+    """The run summary, atomically; a failure here never hides the run's own exit code."""
+    if path is None:
+        return
+    from duck.atomic import write_text
+
+    try:
+        write_text(path, json.dumps(summary, indent=2) + "\n")
+    except OSError as exc:  # checked writable at start; the disk may have filled since
+        print(f"duck run: could not write --json {path}: {exc}", file=sys.stderr)
 
 
 def _make_teleop(kind: str, command: Any, contract: Any) -> Any:

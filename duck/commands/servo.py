@@ -17,6 +17,10 @@ import contextlib
 import sys
 
 from duck.errors import UserError
+from duck.validation import arg_float, arg_int
+
+BAUD = arg_int(9600, 4_500_000)
+GAIN = arg_int(0, 16383)  # Position P/I/D gain registers (XC330/XL330 e-manual)
 
 DEFAULT_BAUD = 1_000_000
 FAMILY_CHOICES = ("dynamixel", "feetech")
@@ -36,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     q = ss.add_parser("scan", help="find servo IDs, models, firmware and variants at every standard baud")
     q.add_argument("--port", required=True)
-    q.add_argument("--baud", type=int, action="append", help="only this baud (repeatable); default: all")
+    q.add_argument("--baud", type=BAUD, action="append", help="only this baud (repeatable); default: all")
     q.add_argument("--family", choices=FAMILY_CHOICES, help="protocol to scan with; default: the contract's")
     q.set_defaults(func=_scan)
 
@@ -45,16 +49,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     which = q.add_mutually_exclusive_group(required=True)
     which.add_argument("--joint", help="provision the one servo on the bus for this contract joint")
     which.add_argument("--all", action="store_true", help="re-apply settings to all contract servos (at their ids)")
-    which.add_argument("--id", type=int, help="provision the one servo on the bus to this id (needs --model)")
+    which.add_argument("--id", type=arg_int(0, 252),
+                       help="provision the one servo on the bus to this id (needs --model)")
     q.add_argument("--model", help="servo model for --id, e.g. STS3215-C001 (limits: the full range)")
-    q.add_argument("--current-id", type=int, default=1, help="id the servo has now (--joint/--id; factory: 1)")
-    q.add_argument("--current-baud", type=int,
+    q.add_argument("--current-id", type=arg_int(0, 252), default=1,
+                   help="id the servo has now (--joint/--id; factory: 1)")
+    q.add_argument("--current-baud", type=BAUD,
                    help="baud the servo(s) use now (default: the family's factory baud, 57600 / 1000000)")
-    q.add_argument("--baud", type=int, default=DEFAULT_BAUD, help="target baud")
+    q.add_argument("--baud", type=BAUD, default=DEFAULT_BAUD, help="target baud")
     q.add_argument("--calibration", help="calibration JSON, to put the position limits in calibrated ticks")
-    q.add_argument("--p-gain", type=int, help="Position P Gain (default: the servo profile's, what `duck run` writes)")
-    q.add_argument("--i-gain", type=int, help="Position I Gain (default: the servo profile's)")
-    q.add_argument("--d-gain", type=int, help="Position D Gain (default: the servo profile's)")
+    q.add_argument("--p-gain", type=GAIN, help="Position P Gain (default: the servo profile's, what `duck run` writes)")
+    q.add_argument("--i-gain", type=GAIN, help="Position I Gain (default: the servo profile's)")
+    q.add_argument("--d-gain", type=GAIN, help="Position D Gain (default: the servo profile's)")
     q.add_argument("--torque-off", action="store_true",
                    help="turn torque off first (the joint goes limp: support it); without it, setup refuses "
                         "a servo whose torque is on")
@@ -63,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = ss.add_parser("calibrate", help="torque off, put the robot in the zero pose, record per-joint offsets "
                                         "(never moves a joint)")
     q.add_argument("--port", required=True)
-    q.add_argument("--baud", type=int, default=DEFAULT_BAUD)
+    q.add_argument("--baud", type=BAUD, default=DEFAULT_BAUD)
     q.add_argument("--out", default="calibration.json", help="where to write the calibration JSON")
     q.add_argument("--directions-from", help="existing calibration whose directions to keep")
     q.add_argument("--store", choices=("json", "eeprom"),
@@ -81,20 +87,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     q = ss.add_parser("monitor", help="live table of position, velocity, current, voltage, temperature, errors")
     q.add_argument("--port", required=True)
-    q.add_argument("--baud", type=int, default=DEFAULT_BAUD)
+    q.add_argument("--baud", type=BAUD, default=DEFAULT_BAUD)
     q.add_argument("--calibration", help="calibration JSON (positions in joint radians)")
-    q.add_argument("--hz", type=float, default=5.0)
+    q.add_argument("--hz", type=arg_float(0.0, 100.0, low_open=True), default=5.0, help="refresh rate (default 5)")
     q.add_argument("--once", action="store_true", help="print one table and exit")
     q.set_defaults(func=_monitor)
 
     q = ss.add_parser("emulate", help="serve the contract's servos on a pty (software servo)")
-    q.add_argument("--baud", type=int, default=DEFAULT_BAUD)
+    q.add_argument("--baud", type=BAUD, default=DEFAULT_BAUD)
     q.add_argument("--backend", choices=("ideal", "mujoco"), default="ideal")
-    q.add_argument("--return-delay", type=int, default=0, help="Return Delay Time register (2 us units)")
+    q.add_argument("--return-delay", type=arg_int(0, 254), default=0, help="Return Delay Time register (2 us units)")
     q.add_argument("--fault", action="append", default=[], metavar="KIND:ID[:ARG]",
                    help="inject a fault: drop:ID[:P], crc:ID[:P], missing:ID, stuck:ID, hwerror:ID[:bit+bit], "
                         "sag:all:VOLTS (supply), heat:ID:DEGC")
-    q.add_argument("--supply-v", type=float, metavar="VOLTS",
+    q.add_argument("--supply-v", type=arg_float(0.0, 30.0, low_open=True), metavar="VOLTS",
                    help="mujoco backend: the emulated supply voltage (default: the servo profile's nominal)")
     q.add_argument("--servo-profile", action="append", default=[], metavar="JSON",
                    help="mujoco backend: servo parameters (a servo profile JSON; repeatable, one per servo model)")
@@ -118,6 +124,7 @@ def _calibration(path: str | None):
 @contextlib.contextmanager
 def _bus_errors():
     """Bus failures are the user's hardware/setup problem here: one line, exit 2."""
+    from duck.runtime.robot_io import PORT_FAILURES
     from firmware_bridge import BusError
 
     try:
@@ -126,6 +133,8 @@ def _bus_errors():
         raise UserError(str(exc)) from None
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    except PORT_FAILURES as exc:  # a port that died under the SDK (unplugged adapter)
+        raise UserError(f"serial port failed: {type(exc).__name__}: {exc}") from None
 
 
 def _contract_family():
@@ -233,9 +242,11 @@ def _setup(args) -> int:
 def _calibrate(args) -> int:
     import numpy as np
 
+    from duck.atomic import check_writable
     from duck.calibration import Calibration, JointCalibration, save_calibration
     from duck.contract import CONTRACT, sign_table
 
+    check_writable(args.out, what="--out")  # before the user poses the robot, not after
     fam = _contract_family()
     prov = _provision(fam)
     store = args.store or fam.calibration_store

@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from duck.validation import arg_float, arg_floats, arg_size
 
-def parse_command(text: str) -> tuple[float, float, float]:
-    """"vx,vy,yaw" -> floats, within the contract's command ranges."""
+
+def parse_command(given: str | tuple[float, ...]) -> tuple[float, float, float]:
+    """"vx,vy,yaw" (or the parsed triple) -> finite floats, within the contract's command ranges."""
     from duck.contract import CONTRACT
     from duck.errors import UserError
 
     try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise UserError(f"--command {text!r}: expected three numbers vx,vy,yaw") from None
-    if len(values) != 3:
-        raise UserError(f"--command {text!r}: expected three numbers vx,vy,yaw")
+        values = arg_floats(3, "vx,vy,yaw")(given) if isinstance(given, str) else tuple(given)
+    except argparse.ArgumentTypeError as exc:
+        raise UserError(f"--command: {exc}") from None
     c = CONTRACT.commands
     for value, rng, name in zip(values, (c.vx_mps, c.vy_mps, c.yaw_rate_rad_s), ("vx", "vy", "yaw")):
         if not rng.low - 1e-9 <= value <= rng.high + 1e-9:
@@ -33,10 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", type=Path, default=Path("policies/walk.onnx"),
                    help="ONNX policy (default: policies/walk.onnx)")
     p.add_argument("--video", type=Path, default=None, help="write an MP4 here instead of opening a viewer")
-    p.add_argument("--command", default="0.15,0,0", help="velocity command vx,vy,yaw (default 0.15,0,0)")
-    p.add_argument("--seconds", type=float, default=10.0, help="duration (default 10)")
+    p.add_argument("--command", type=arg_floats(3, "vx,vy,yaw"), default="0.15,0,0",
+                   help="velocity command vx,vy,yaw (default 0.15,0,0)")
+    p.add_argument("--seconds", type=arg_float(0.0, 3600.0, low_open=True), default=10.0, help="duration (default 10)")
     p.add_argument("--pushes", action="store_true", help="enable random pushes and dynamics randomization")
-    p.add_argument("--size", default="320x240", help="video size WxH (default 320x240)")
+    p.add_argument("--size", type=arg_size(16, 4096), default="320x240", help="video size WxH (default 320x240)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override the env config, e.g. --set physics_dt_s=0.002")
     p.set_defaults(func=run)
@@ -54,12 +55,11 @@ def run(args: argparse.Namespace) -> int:
     from duck.runtime.policy import load_policy
 
     command = np.array(parse_command(args.command))
-    if args.seconds <= 0:
-        raise UserError("--seconds must be positive")
-    try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        raise UserError(f"--size {args.size!r}: expected WxH, e.g. 640x480") from None
+    width, height = args.size
+    if args.video is not None:
+        from duck.atomic import check_writable
+
+        check_writable(args.video, what="--video")
     policy = load_policy(args.policy)
     from duck.sim.config import EnvConfig
     from duck.sim.playback import record_video, view
@@ -68,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
     if args.video is None and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         raise UserError("no display found; use --video out.mp4 to render headless")
     if args.video is not None:
-        summary = record_video(policy, cfg, command, args.seconds, args.video, width, height, pushes=args.pushes)
+        from duck.atomic import atomic_output
+
+        with atomic_output(args.video) as tmp:  # the MP4 appears whole, or the old one stays
+            summary = record_video(policy, cfg, command, args.seconds, tmp, width, height, pushes=args.pushes)
         print(f"wrote {args.video}")
     else:
         summary = view(policy, cfg, command, args.seconds, pushes=args.pushes)

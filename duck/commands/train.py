@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from duck.validation import arg_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -21,14 +23,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override one config value, e.g. --set ppo.n_envs=32 (repeatable)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --run-dir from its latest checkpoint, with its saved config")
-    p.add_argument("--steps", type=int, default=None, help="shorthand for --set total_steps=N")
+    p.add_argument("--steps", type=arg_int(1, 10**12), default=None, help="shorthand for --set total_steps=N")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from duck.atomic import check_writable
     from duck.config import load
     from duck.errors import UserError
     from duck.train.config import TrainConfig
+
+    check_writable(args.run_dir, directory=True, what="--run-dir")
 
     overrides = list(args.overrides) + ([f"total_steps={args.steps}"] if args.steps is not None else [])
     if args.resume:
@@ -37,10 +42,10 @@ def run(args: argparse.Namespace) -> int:
         saved = args.run_dir / "config.yaml"
         if not saved.is_file():
             raise UserError(f"--resume: {args.run_dir} has no config.yaml")
-        cfg = load(TrainConfig, saved, overrides)
+        cfg = load(TrainConfig, saved, overrides, allow_empty=False)  # empty is damage, not "defaults"
     else:
         cfg = load(TrainConfig, args.config, overrides)
-        if (args.run_dir / "checkpoints").exists() and any((args.run_dir / "checkpoints").iterdir()):
+        if (args.run_dir / "checkpoints").is_dir() and any((args.run_dir / "checkpoints").iterdir()):
             raise UserError(f"{args.run_dir} already holds checkpoints; use --resume or another --run-dir")
     from duck.train.runner import train
 

@@ -54,6 +54,24 @@ class SuiteSettings:
     sim2sim: bool = True
     seed: int = 1234
 
+    def validate(self) -> None:
+        """Sizes the suite can run: an empty batch (``tracking_episodes=0``) crashed inside
+        ``mujoco.rollout``, and a section shorter than its settle/transient time has no samples."""
+        from duck.config import check_range
+
+        check_range("tracking_episodes", self.tracking_episodes, 1, 4096)
+        check_range("push_episodes", self.push_episodes, 1, 4096)
+        check_range("seed", self.seed, 0, 2**32 - 1)
+        for name in ("fixed_seconds", "tracking_seconds", "push_seconds"):
+            check_range(name, getattr(self, name), 1.0, 600.0)
+        check_range("settle_seconds", self.settle_seconds, 0.0, self.fixed_seconds - 0.5)
+        check_range("resample_seconds", self.resample_seconds, 0.5, 600.0)
+        check_range("head_resample_seconds", self.head_resample_seconds, 0.5, 600.0)
+        check_range("transient_seconds", self.transient_seconds, 0.0, self.resample_seconds - 0.1)
+        check_range("push_at_seconds", self.push_at_seconds, 0.0, self.push_seconds - 0.5)
+        vx = CONTRACT.commands.vx_mps
+        check_range("push_walk_mps", self.push_walk_mps, vx.low, vx.high)
+
 
 def kick_plan(rng: np.random.Generator, episodes: int, period_steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Directions (rad, world frame) and gait-period offsets (control steps) of one kick per episode.

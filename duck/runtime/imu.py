@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from duck.errors import UserError
+from duck.validation import check_number
 
 
 class ImuError(RuntimeError):
@@ -126,11 +127,15 @@ def imu_config_from_dict(data: Any, source: str = "IMU config") -> ImuConfig:
         for key in _INT_KEYS:
             if key in data:
                 value = data[key]
-                data[key] = int(value, 0) if isinstance(value, str) else int(value)
+                if isinstance(value, str):
+                    try:
+                        value = int(value, 0)
+                    except ValueError:
+                        raise ValueError(f"{key}: expected an integer, got {value!r}") from None
+                # an integer, not 1.5, True or .inf
+                data[key] = check_number(key, value, 0, 255, integer=True, error=ValueError)
         if "rate_hz" in data:
-            data["rate_hz"] = float(data["rate_hz"])
-            if not 10.0 <= data["rate_hz"] <= 400.0:
-                raise ValueError(f"rate_hz {data['rate_hz']} outside 10..400")
+            data["rate_hz"] = float(check_number("rate_hz", data["rate_hz"], 10.0, 400.0, error=ValueError))
         for key, choices in _CHOICES.items():
             if key in data and data[key] not in choices:
                 raise ValueError(f"{key} {data[key]!r} is not one of {list(choices)}")
@@ -149,7 +154,10 @@ def load_imu_config(path: str | Path | None) -> ImuConfig:
     path = Path(path)
     if not path.is_file():
         raise ImuConfigError(f"IMU config not found: {path}")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImuConfigError(f"cannot read IMU config {path}: {exc}") from None
     try:
         import yaml  # YAML is a superset of JSON, so one parser reads both.
 

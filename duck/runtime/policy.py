@@ -9,7 +9,6 @@ are all inside the graph.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +55,10 @@ class Policy:
 
     @property
     def steps(self) -> int:
-        return int(self.metadata.get(META_STEPS, "0"))
+        try:
+            return int(self.metadata.get(META_STEPS, "0"))
+        except ValueError:
+            return 0
 
     @property
     def mirror_averaged(self) -> bool:
@@ -79,14 +81,48 @@ def load_policy(path: str | Path, contract: RobotContract = CONTRACT, threads: i
         session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises several unrelated types for bad files
         raise PolicyError(f"{path} is not a loadable ONNX model: {str(exc).splitlines()[0]}") from None
-    metadata = dict(session.get_modelmeta().custom_metadata_map)
+    try:
+        metadata = dict(session.get_modelmeta().custom_metadata_map)
+    except UnicodeDecodeError as exc:  # a damaged file: metadata bytes that are not text
+        raise PolicyError(f"{path}: its metadata is damaged (not UTF-8: {exc.reason})") from None
     check_metadata(metadata, contract, path)
     names_in = [i.name for i in session.get_inputs()]
     names_out = [o.name for o in session.get_outputs()]
     if names_in != [INPUT_NAME] or not {OUTPUT_ACTION, OUTPUT_OFFSETS} <= set(names_out):
         raise PolicyError(f"{path}: expected input {INPUT_NAME!r} and outputs {OUTPUT_ACTION!r}, "
                           f"{OUTPUT_OFFSETS!r}; got inputs {names_in}, outputs {names_out}")
+    check_signature(session, contract, path)
     return Policy(path=path, contract=contract, metadata=metadata, _session=session)
+
+
+def check_signature(session: object, contract: RobotContract, path: Path | str) -> None:
+    """Input and output shapes and dtypes against the contract, declared and actually produced:
+    a wrong-sized graph is refused here, not at the first cycle after the robot has ramped."""
+    expected = {INPUT_NAME: contract.obs_dim, OUTPUT_ACTION: contract.action_dim,
+                OUTPUT_OFFSETS: contract.num_leg_actions}
+    declared = {a.name: a for a in [*session.get_inputs(), *session.get_outputs()]}
+    for name, size in expected.items():
+        arg = declared[name]
+        shape = list(arg.shape or [])
+        if arg.type != "tensor(float)":
+            raise PolicyError(f"{path}: {name} is {arg.type}, the contract needs float32")
+        if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != size):
+            raise PolicyError(f"{path}: {name} has shape {shape}, the contract needs [batch, {size}]")
+    try:
+        action, offsets = session.run([OUTPUT_ACTION, OUTPUT_OFFSETS],
+                                      {INPUT_NAME: np.zeros((1, contract.obs_dim), dtype=np.float32)})
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types for a graph that cannot run
+        raise PolicyError(f"{path}: the graph does not run on a contract observation: "
+                          f"{str(exc).splitlines()[0]}") from None
+    for name, out in ((OUTPUT_ACTION, action), (OUTPUT_OFFSETS, offsets)):
+        if out.dtype != np.float32 or out.shape != (1, expected[name]):
+            raise PolicyError(f"{path}: {name} came out {out.dtype} {list(out.shape)}, "
+                              f"the contract needs float32 [1, {expected[name]}]")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def check_metadata(metadata: dict[str, str], contract: RobotContract, path: Path | str) -> None:
@@ -94,12 +130,22 @@ def check_metadata(metadata: dict[str, str], contract: RobotContract, path: Path
     if META_FINGERPRINT not in metadata or META_CONTRACT_JSON not in metadata:
         raise PolicyError(f"{path} carries no open-duck contract metadata; export it with `duck export`")
     if metadata[META_FINGERPRINT] == contract.fingerprint:
+        # The stored fingerprint is trusted only if the embedded contract still hashes to it.
+        try:
+            recomputed = RobotContract.from_json(metadata[META_CONTRACT_JSON]).fingerprint
+        except Exception as exc:  # noqa: BLE001 - malformed JSON or fields: the file is damaged
+            raise PolicyError(f"{path}: its embedded contract is unreadable ({_first_line(exc)}): the file was "
+                              "edited or damaged; export it again with `duck export`") from None
+        if recomputed != metadata[META_FINGERPRINT]:
+            raise PolicyError(f"{path}: its embedded contract hashes to {recomputed}, not the fingerprint "
+                              f"{metadata[META_FINGERPRINT]} stored with it: the file was edited or damaged; "
+                              "export it again with `duck export`")
         return
     try:
         theirs = RobotContract.from_json(metadata[META_CONTRACT_JSON])
         differences = "; ".join(contract.diff(theirs)) or "fields equal but fingerprint differs"
-    except (ContractError, json.JSONDecodeError) as exc:
-        differences = f"embedded contract unreadable ({exc})"
+    except Exception as exc:  # noqa: BLE001 - any malformed contract is just "unreadable" here
+        differences = f"embedded contract unreadable ({_first_line(exc)})"
     raise PolicyError(
         f"{path} was trained for contract {metadata[META_FINGERPRINT]}, installed contract is "
         f"{contract.fingerprint}: {differences}"

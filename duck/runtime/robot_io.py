@@ -21,6 +21,29 @@ from duck.errors import UserError
 from duck.runtime.imu import Imu, ImuError, ImuSample
 
 
+def port_failures() -> tuple[type[BaseException], ...]:
+    """What a dead or unplugged serial port raises from under the SDK, besides ``BusError``:
+    ``termios.error`` (tcflush on a gone tty), ``OSError`` (EIO), pyserial's ``SerialException``
+    (an OSError too). All of them are a failed bus transfer: stale, then hold, then torque off."""
+    failures: list[type[BaseException]] = [OSError]
+    try:
+        import termios
+
+        failures.append(termios.error)
+    except ImportError:  # not on Linux
+        pass
+    try:
+        from serial import SerialException
+
+        failures.append(SerialException)
+    except ImportError:
+        pass
+    return tuple(failures)
+
+
+PORT_FAILURES = port_failures()
+
+
 @dataclass
 class JointReading:
     """One servo read for the loop. ``ok`` is False when the values are not fresh."""
@@ -72,8 +95,8 @@ class RobotIO:
             errors = {i: bits for i, bits in self.bus.read_hardware_errors().items() if bits}
         except ServoMissingError as exc:
             raise UserError(f"{exc}; check power, wiring and --baud (`duck servo scan` finds them)") from None
-        except BusError as exc:
-            raise UserError(f"servo bus check failed: {exc}") from None
+        except (BusError, *PORT_FAILURES) as exc:
+            raise UserError(f"servo bus check failed: {type(exc).__name__}: {exc}") from None
         if errors:
             listing = ", ".join(f"{i}: {'+'.join(b)}" for i, b in sorted(errors.items()))
             raise UserError(f"servos report hardware errors ({listing}); fix the cause and power-cycle "
@@ -104,7 +127,7 @@ class RobotIO:
             state = self.bus.read_state(deadline)
         except ServoHardwareError as exc:
             return JointReading(None, None, False, str(exc), hardware_error=str(exc))
-        except BusError as exc:
+        except (BusError, *PORT_FAILURES) as exc:
             return JointReading(None, None, False, f"{type(exc).__name__}: {exc}",
                                 error_ids=tuple(getattr(exc, "ids", ())))
         if state.stale:
@@ -126,7 +149,7 @@ class RobotIO:
 
         try:
             self.bus.write_goal_positions(targets)
-        except (BusError, ValueError) as exc:
+        except (BusError, ValueError, *PORT_FAILURES) as exc:
             return f"{type(exc).__name__}: {exc}"
         return None
 
@@ -166,7 +189,7 @@ class RobotIO:
                 got = self.bus.read_pid(servo_id)
                 if got != wanted:
                     return f"servo {servo_id}: P, I, D read back {got}, not {wanted}"
-        except BusError as exc:
+        except (BusError, *PORT_FAILURES) as exc:
             return str(exc)
         return None
 
@@ -187,7 +210,7 @@ class RobotIO:
                     if self.bus.torque_off(servo_id):
                         pending.remove(servo_id)
                         confirmed.append(servo_id)
-                except BusError:
+                except (BusError, *PORT_FAILURES):
                     pass
             if not pending:
                 break

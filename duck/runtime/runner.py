@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from duck.contract import CONTRACT, RobotContract
+from duck.runtime.guards import check_run_config, finite_command
 from duck.runtime.loop import RateLoop, set_realtime
 from duck.runtime.robot_io import RobotIO
 from duck.runtime.safety import (
@@ -117,6 +118,7 @@ class Runner:
     def __init__(self, io: RobotIO, policy: Any, teleop: Teleop, config: RunConfig,
                  telemetry: Telemetry | None = None, probe: Callable[[Mode], dict[str, Any]] | None = None,
                  contract: RobotContract = CONTRACT) -> None:
+        check_run_config(config)  # defence in depth: NaN ramp/duration never reach the loop
         self.io, self.policy, self.teleop, self.cfg = io, policy, teleop, config
         self.telemetry, self.probe, self.c = telemetry, probe, contract
         self.safety = SafetyMonitor(config.safety)
@@ -264,7 +266,7 @@ class Runner:
             obs, action, offsets = nan_obs, None, None
             t_inf0 = t_inf1 = time.perf_counter()
             policy_mode = self.mode in (Mode.RUNNING, Mode.PAUSED)
-            command = np.zeros(3) if self.mode == Mode.PAUSED else tele.command
+            command = np.zeros(3) if self.mode == Mode.PAUSED else finite_command(tele.command)
             phase = c.gait_phase(gait_clock)
             if policy_mode and joints.position is not None and imu is not None:
                 obs = c.pack({

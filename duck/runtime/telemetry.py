@@ -8,9 +8,14 @@ While running, ``run.npz`` does not exist yet; rows go to ``run.npz.parts/``:
   is either fully on disk or absent.
 
 A SIGKILL or power loss therefore loses at most the last second. A clean
-:meth:`Telemetry.close` merges the chunks into ``run.npz`` and removes the parts.
-:func:`load_log` reads either form, so ``duck log plot run.npz`` works after a
-crash too. The disk work happens on a writer thread so an SD card's fsync
+:meth:`Telemetry.close` merges the chunks into ``run.npz`` (atomically replacing the
+previous run's log) and removes the parts. A run that recorded no cycle (it failed
+before the control loop) leaves a previous ``run.npz`` untouched (with none, its
+events are kept as the log); the parts of an
+earlier run that did not end cleanly are kept, renamed ``run.crashed-<time>.npz.parts``.
+:func:`load_log` reads either form (the parts first: they are the newer run), so
+``duck log plot run.npz`` works after a crash too; a torn chunk is skipped and named.
+The disk work happens on a writer thread so an SD card's fsync
 latency never lands inside a control cycle.
 """
 
@@ -21,9 +26,11 @@ import json
 import os
 import queue
 import shutil
+import sys
 import threading
 import time
-from dataclasses import dataclass
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +38,8 @@ import numpy as np
 
 PARTS_SUFFIX = ".parts"
 META_FILE = "meta.json"
+# What a torn or foreign chunk raises from np.load / json.
+CHUNK_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
 
 
 def parts_dir(path: Path) -> Path:
@@ -71,11 +80,14 @@ class Telemetry:
         self.path = Path(path)
         self.parts = parts_dir(self.path)
         self.flush_s = flush_s
-        if self.parts.exists():
-            shutil.rmtree(self.parts)  # a previous crashed run at the same path
+        if self.parts.exists():  # a previous run at this path did not end cleanly: keep its post-mortem
+            kept = self.path.with_name(f"{self.path.stem}.crashed-{time.strftime('%Y%m%d-%H%M%S')}{self.path.suffix}")
+            os.replace(self.parts, parts_dir(kept))
+            print(f"telemetry: the unfinished log of an earlier run at {self.path} is kept as {kept}",
+                  file=sys.stderr)
         self.parts.mkdir(parents=True)
-        if self.path.exists():
-            self.path.unlink()
+        # The previous run's log stays until this run's log replaces it at close.
+        self.cycles = 0
         _atomic_write(self.parts / META_FILE, json.dumps(meta, default=str).encode())
         self._rows: dict[str, list[Any]] = {}
         self._events: list[dict[str, Any]] = []
@@ -89,6 +101,7 @@ class Telemetry:
 
     def record(self, **row: Any) -> None:
         """Append one cycle; values are scalars or fixed-size arrays (same keys every call)."""
+        self.cycles += 1
         for key, value in row.items():
             self._rows.setdefault(key, []).append(value)
         if time.monotonic() - self._last_flush >= self.flush_s:
@@ -131,7 +144,10 @@ class Telemetry:
         self.flush()
         self._queue.put(None)
         self._writer.join(timeout=30.0)
-        if merge:
+        if merge and self.cycles == 0 and self.path.exists():
+            # Nothing ran (the bus or a check failed first): the previous log is the one worth keeping.
+            shutil.rmtree(self.parts, ignore_errors=True)
+        elif merge:
             log = load_log(self.path)
             _atomic_write(self.path, _npz_bytes(log.to_arrays()))
             shutil.rmtree(self.parts, ignore_errors=True)
@@ -146,6 +162,7 @@ class RunLog:
     events: list[dict[str, Any]]
     meta: dict[str, Any]
     complete: bool
+    skipped: list[str] = field(default_factory=list)  # torn chunks left out (name: why)
 
     def __len__(self) -> int:
         return len(next(iter(self.cycles.values()))) if self.cycles else 0
@@ -161,29 +178,51 @@ class RunLog:
 
 
 def load_log(path: str | Path) -> RunLog:
-    """Read ``run.npz`` or, when the run did not end cleanly, its ``.parts`` chunks."""
+    """Read ``run.npz`` or, when the last run did not end cleanly, its ``.parts`` chunks.
+
+    A torn chunk (a copy cut short, a bad SD-card block) is skipped and named in
+    ``RunLog.skipped``; the rest of the post-mortem stays readable. A torn merged
+    ``run.npz`` raises ``ValueError``.
+    """
     path = Path(path)
-    if path.is_file():
-        with np.load(path) as data:
-            cycles = {k: data[k] for k in data.files if k not in ("events_json", "meta_json")}
-            events = json.loads(str(data["events_json"])) if "events_json" in data.files else []
-            meta = json.loads(str(data["meta_json"])) if "meta_json" in data.files else {}
-        return RunLog(cycles, events, meta, True)
     parts = parts_dir(path)
+    if path.is_file() and not parts.is_dir():
+        try:
+            with np.load(path) as data:
+                cycles = {k: data[k] for k in data.files if k not in ("events_json", "meta_json")}
+                events = json.loads(str(data["events_json"])) if "events_json" in data.files else []
+                meta = json.loads(str(data["meta_json"])) if "meta_json" in data.files else {}
+        except CHUNK_ERRORS as exc:
+            raise ValueError(f"{path} is damaged: {type(exc).__name__}: {exc}") from None
+        return RunLog(cycles, events, meta, True)
     if not parts.is_dir():
         raise FileNotFoundError(f"no telemetry log at {path} (nor {parts})")
+    skipped: list[str] = []
     meta_file = parts / META_FILE
-    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    meta: dict[str, Any] = {}
+    try:
+        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    except (OSError, ValueError) as exc:
+        skipped.append(f"{META_FILE}: {exc}")
     chunks: dict[str, list[np.ndarray]] = {}
     events: list[dict[str, Any]] = []
     for chunk in sorted(parts.glob("[0-9]*.npz")):
         try:
             with np.load(chunk) as data:
                 loaded = {k: data[k] for k in data.files}
-        except (OSError, ValueError, EOFError):
-            continue  # cannot happen with atomic renames, but never fail a post-mortem
-        events.extend(json.loads(str(loaded.pop("events_json", np.array("[]")))))
+            chunk_events = json.loads(str(loaded.pop("events_json", np.array("[]"))))
+            if loaded and chunks and set(loaded) != set(chunks):  # (the last chunk may hold events only)
+                raise ValueError(f"columns {sorted(set(loaded) ^ set(chunks))} differ from the other chunks")
+        except CHUNK_ERRORS as exc:
+            skipped.append(f"{chunk.name}: {type(exc).__name__}: {exc}")
+            continue  # never fail a post-mortem on one bad chunk
+        events.extend(chunk_events)
         for key, value in loaded.items():
             chunks.setdefault(key, []).append(value)
-    cycles = {k: np.concatenate(v) for k, v in chunks.items()}
-    return RunLog(cycles, events, meta, False)
+    cycles = {}
+    for key, values in chunks.items():
+        try:
+            cycles[key] = np.concatenate(values)
+        except ValueError as exc:
+            skipped.append(f"column {key}: {exc}")
+    return RunLog(cycles, events, meta, False, skipped)

@@ -327,7 +327,9 @@ class FixedTeleop:
     """A constant command (``--command``) and no buttons; never lost."""
 
     def __init__(self, command: Any) -> None:
-        self._command = np.asarray(command, dtype=float)
+        from duck.runtime.guards import check_command
+
+        self._command = check_command(command)
 
     def start(self) -> None:
         pass

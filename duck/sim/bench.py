@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -152,6 +151,8 @@ def main(args) -> int:
     result = run_bench(n_envs=args.envs, seconds=args.seconds)
     print(format_table(result))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
+        from duck.atomic import write_text
+
+        write_text(args.json, json.dumps(result, indent=2))
         print(f"wrote {args.json}")
     return 0

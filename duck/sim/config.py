@@ -186,7 +186,14 @@ class EnvConfig:
 
     def validate(self) -> None:
         check_range("physics_dt_s", self.physics_dt_s, 0.0002, 0.01)
-        check_range("episode_length_s", self.episode_length_s, 0.1)
+        from duck.contract import CONTRACT
+
+        substeps = CONTRACT.control_dt_s / self.physics_dt_s  # the sim steps whole substeps per control step
+        if abs(substeps - round(substeps)) > 1e-6:
+            raise ConfigError(f"physics_dt_s: {self.physics_dt_s:g} does not divide the control period "
+                              f"{CONTRACT.control_dt_s:g} s (e.g. {CONTRACT.control_dt_s / 5:g}, "
+                              f"{CONTRACT.control_dt_s / 10:g})")
+        check_range("episode_length_s", self.episode_length_s, 0.1, 3600.0)
         check_range("fall_tilt_rad", self.fall_tilt_rad, 0.1, 3.2)
         check_range("fall_height_m", self.fall_height_m, 0.0, 0.3)
         check_range("init_joint_noise_rad", self.init_joint_noise_rad, 0.0, 0.5)

@@ -21,6 +21,7 @@ import ctypes
 import errno
 import gc
 import json
+import math
 import mmap
 import os
 import queue
@@ -54,7 +55,8 @@ BUS_FAULTS = {"servo_timeout": "drop", "crc": "crc", "overload": "hwerror", "ser
 DEFAULT_FAULT_ARG = {"voltage_sag": "3.8", "overheat": "67"}
 PAD_FAULTS = ("estop", "gamepad_unplug")
 RUNTIME_FAULTS = {"nan": "nan_action", "overrun": "overrun"}
-FAULT_NAMES = (*BUS_FAULTS, "imu_stale", *PAD_FAULTS, *RUNTIME_FAULTS)
+# port_unplug: the emulator closes its pty end, as a pulled USB cable takes the tty away.
+FAULT_NAMES = (*BUS_FAULTS, "port_unplug", "imu_stale", *PAD_FAULTS, *RUNTIME_FAULTS)
 DEFAULT_FAULT_SERVO = 12  # right_hip_pitch: a loaded leg joint
 
 
@@ -77,6 +79,8 @@ class FaultSpec:
             servo = int(rest[0]) if rest and rest[0] else DEFAULT_FAULT_SERVO
         except ValueError:
             raise UserError(f"bad fault {text!r}: expected NAME[@SECONDS][:SERVO[:ARG]]") from None
+        if not math.isfinite(at_s) or not 0.0 <= at_s <= 86_400.0:
+            raise UserError(f"bad fault {text!r}: the time must be 0..86400 s after hand-over, got {at}")
         if servo not in CONTRACT.servo_ids:
             raise UserError(f"bad fault {text!r}: servo {servo} is not one of {list(CONTRACT.servo_ids)}")
         return cls(name, at_s, servo, rest[1] if len(rest) > 1 else "")
@@ -164,6 +168,8 @@ def _sim_main(shared_path: str, backend_kind: str, baud: int, rt_priority: int |
             msg, arg = json.loads(line)
             if msg == "fault":
                 server.inject(Fault.parse(arg))
+            elif msg == "close_port":
+                server.stop()
             elif msg == "freeze_imu":
                 frozen = True
             elif msg == "torque":
@@ -368,6 +374,8 @@ class SimInTheLoop:
         self.injected.append(f.name)
         if f.name in BUS_FAULTS:
             self._send("fault", f.emulator_fault())
+        elif f.name == "port_unplug":
+            self._send("close_port", None)
         elif f.name == "imu_stale":
             self._send("freeze_imu", None)
         elif f.name == "estop" and self.pad is not None:

@@ -27,7 +27,14 @@ from duck.errors import UserError
 from duck.runtime import policy as policy_file
 from duck.servo_profile import META_SERVO_PROFILE, SERVO_PROFILE
 from duck.sim.vec_env import policy_observation
-from duck.train.runner import git_commit, latest_checkpoint, load_run_config, make_vec_env, matching_checkpoint
+from duck.train.runner import (
+    CHECKPOINT_ERRORS,
+    git_commit,
+    latest_checkpoint,
+    load_run_config,
+    make_vec_env,
+    matching_checkpoint,
+)
 
 
 class ExportedPolicy(torch.nn.Module):
@@ -99,9 +106,12 @@ def load_run(run_dir: Path, checkpoint: Path | None = None) -> LoadedRun:
         if not zip_path.is_file() or not norm_path.is_file():
             raise UserError(f"checkpoint {zip_path} or its {norm_path.name} is missing")
     cfg = matching_checkpoint(cfg, zip_path)
-    venv = VecNormalize.load(str(norm_path), make_vec_env(cfg, 1))
+    try:
+        venv = VecNormalize.load(str(norm_path), make_vec_env(cfg, 1))
+        model = PPO.load(str(zip_path), device="cpu")
+    except CHECKPOINT_ERRORS as exc:
+        raise UserError(f"checkpoint {zip_path.name} cannot be loaded ({type(exc).__name__}: {exc})") from None
     venv.training = False
-    model = PPO.load(str(zip_path), device="cpu")
     return LoadedRun(model=model, norm=venv, steps=int(model.num_timesteps), config_dict=to_dict(cfg),
                      checkpoint=zip_path)
 

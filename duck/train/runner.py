@@ -13,9 +13,12 @@ A run directory holds:
 from __future__ import annotations
 
 import json
+import pickle
+import re
 import subprocess
 import sys
 import time
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +28,7 @@ import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecNormalize
 
+from duck.atomic import atomic_outputs, write_text
 from duck.config import load, to_dict
 from duck.contract import CONTRACT
 from duck.errors import UserError
@@ -48,12 +52,51 @@ def git_commit() -> str:
         return "unknown"
 
 
+_CHECKPOINT_NAME = re.compile(r"^step_(\d+)\.zip$")
+# What a truncated, corrupted or foreign checkpoint raises from SB3/torch/pickle.
+CHECKPOINT_ERRORS = (zipfile.BadZipFile, EOFError, pickle.UnpicklingError, RuntimeError, ValueError, KeyError,
+                     OSError, AttributeError, TypeError, IndexError)
+
+
+def checkpoint_files(run_dir: Path) -> list[Path]:
+    """``checkpoints/step_<N>.zip`` files, oldest first (other names are ignored)."""
+    found = [(int(m.group(1)), p) for p in (run_dir / "checkpoints").glob("step_*.zip")
+             if (m := _CHECKPOINT_NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def checkpoints(run_dir: Path) -> list[tuple[Path, Path]]:
+    """(model zip, normalizer) pairs, newest first."""
+    pairs = [(z, z.with_name(z.stem + "_vecnormalize.pkl")) for z in reversed(checkpoint_files(run_dir))]
+    return [(z, n) for z, n in pairs if n.is_file()]
+
+
 def latest_checkpoint(run_dir: Path) -> tuple[Path, Path] | None:
-    ckpts = sorted((run_dir / "checkpoints").glob("step_*.zip"), key=lambda p: int(p.stem.split("_")[1]))
-    for zip_path in reversed(ckpts):
-        norm = zip_path.with_name(zip_path.stem + "_vecnormalize.pkl")
-        if norm.is_file():
-            return zip_path, norm
+    found = checkpoints(run_dir)
+    return found[0] if found else None
+
+
+def checkpoint_problem(zip_path: Path, norm_path: Path) -> str | None:
+    """Why a checkpoint cannot be loaded (its zip and normalizer are read whole), or None."""
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    try:
+        load_from_zip_file(str(zip_path), device="cpu", load_data=True)
+        with open(norm_path, "rb") as f:
+            pickle.load(f)
+    except CHECKPOINT_ERRORS as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+    return None
+
+
+def usable_checkpoint(run_dir: Path, warn=None) -> tuple[Path, Path] | None:
+    """The newest checkpoint that loads; each damaged newer one is skipped with a warning."""
+    warn = warn or (lambda text: print(f"warning: {text}", file=sys.stderr))
+    for zip_path, norm_path in checkpoints(run_dir):
+        problem = checkpoint_problem(zip_path, norm_path)
+        if problem is None:
+            return zip_path, norm_path
+        warn(f"checkpoint {zip_path.name} is damaged ({problem}); falling back to the previous one")
     return None
 
 
@@ -84,11 +127,28 @@ def matching_checkpoint(cfg: TrainConfig, zip_path: Path) -> TrainConfig:
     network's inputs cannot change on resume anyway."""
     from stable_baselines3.common.save_util import load_from_zip_file
 
-    data, _, _ = load_from_zip_file(str(zip_path), device="cpu", load_data=True)
+    try:
+        data, _, _ = load_from_zip_file(str(zip_path), device="cpu", load_data=True)
+    except CHECKPOINT_ERRORS as exc:
+        raise UserError(f"checkpoint {zip_path} is damaged ({type(exc).__name__}: {exc})") from None
+    check_network_shape(cfg, data, zip_path)
     privileged = int(data["observation_space"].shape[0]) > CONTRACT.obs_dim
     if privileged == cfg.ppo.privileged_critic:
         return cfg
     return replace(cfg, ppo=replace(cfg.ppo, privileged_critic=privileged))
+
+
+def check_network_shape(cfg: TrainConfig, data: dict, zip_path: Path) -> None:
+    """A run's config must describe the network its checkpoint holds: a layer edit in
+    config.yaml or a ``--set`` on resume is an error naming what changed, not a new record."""
+    arch = (data.get("policy_kwargs") or {}).get("net_arch")
+    if not isinstance(arch, dict):
+        return  # not one of ours: SB3 itself will refuse a wrong shape
+    for key, name in (("pi", "policy_layers"), ("vf", "value_layers")):
+        theirs, ours = [int(v) for v in arch.get(key, [])], list(getattr(cfg.ppo, name))
+        if theirs != ours:
+            raise UserError(f"ppo.{name}: the config says {ours} but checkpoint {zip_path.name} holds a "
+                            f"{theirs} network; a network's shape cannot change on resume")
 
 
 class TrainingCallback(BaseCallback):
@@ -107,6 +167,7 @@ class TrainingCallback(BaseCallback):
         self.bar = None
         self.t0 = time.time()
         self.steps0 = 0
+        self.saved_steps = 0  # steps of the newest checkpoint on disk (Ctrl-C says what is lost)
         self.scorer = BackgroundScorer(run_dir, cfg.score) if cfg.score.enabled else None
         self.last_scored = -1
 
@@ -187,24 +248,31 @@ class TrainingCallback(BaseCallback):
                   f"(log: {self.scorer.log})", file=sys.stderr)
             self.scorer.finish(lambda text: print(text, file=sys.stderr))
 
-    def save_checkpoint(self, final: bool = False) -> None:
+    def save_checkpoint(self, final: bool = False, prune: bool = True) -> Path:
+        """Model, normalizer and curriculum state as one unit (temp files, then renames with the
+        model last): an interrupted save leaves the previous checkpoints as they were. ``prune``:
+        then delete all but the newest two."""
         ckpt_dir = self.run_dir / "checkpoints"
         ckpt_dir.mkdir(exist_ok=True)
-        stem = ckpt_dir / f"step_{self.num_timesteps}"
-        self.model.save(str(stem) + ".zip")
-        self.model.get_vec_normalize_env().save(str(stem) + "_vecnormalize.pkl")
-        curriculum_state_path(Path(str(stem) + ".zip")).write_text(json.dumps({"push_scale": self.sim.push_scale}))
+        zip_path = ckpt_dir / f"step_{self.num_timesteps}.zip"
+        norm_path = zip_path.with_name(zip_path.stem + "_vecnormalize.pkl")
+        with atomic_outputs([curriculum_state_path(zip_path), norm_path, zip_path]) as (tmp_cur, tmp_norm, tmp_zip):
+            self.model.save(str(tmp_zip))
+            self.model.get_vec_normalize_env().save(str(tmp_norm))
+            tmp_cur.write_text(json.dumps({"push_scale": self.sim.push_scale}))
+        self.saved_steps = int(self.num_timesteps)
         due = self.num_timesteps >= self.next_score or (final and self.num_timesteps >= self.cfg.score.start_steps)
         if self.scorer is not None and due and self.num_timesteps != self.last_scored:
-            self.scorer.submit(Path(str(stem) + ".zip"), round(time.time() - self.t0, 1))
+            self.scorer.submit(zip_path, round(time.time() - self.t0, 1))
             self.last_scored = self.num_timesteps
             while self.next_score <= self.num_timesteps:
                 self.next_score += self.cfg.score.every_steps
-        ckpts = sorted(ckpt_dir.glob("step_*.zip"), key=lambda p: int(p.stem.split("_")[1]))
+        ckpts = checkpoint_files(self.run_dir) if prune else []
         for old in ckpts[:-2]:
             old.unlink(missing_ok=True)
             old.with_name(old.stem + "_vecnormalize.pkl").unlink(missing_ok=True)
             curriculum_state_path(old).unlink(missing_ok=True)
+        return zip_path
 
     def evaluate(self) -> None:
         result = quick_eval(self.model, self.cfg, self.cfg.eval_episodes)
@@ -269,19 +337,14 @@ def make_model(cfg: TrainConfig, venv: VecNormalize, run_dir: Path) -> Symmetric
 def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str] | None = None) -> Path:
     """Train (or resume) a run in ``run_dir``; returns the final checkpoint path."""
     torch.set_num_threads(1)  # rollout inference; the update uses cfg.torch_threads
-    run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = latest_checkpoint(run_dir) if resume else None
-    if resume and checkpoint is None:
-        raise UserError(f"--resume: no checkpoint in {run_dir / 'checkpoints'}")
-    if checkpoint is not None:
+    checkpoint = None
+    if resume:
+        if not checkpoints(run_dir):
+            raise UserError(f"--resume: no checkpoint in {run_dir / 'checkpoints'}")
+        checkpoint = usable_checkpoint(run_dir)  # a damaged newest one falls back, with a warning
+        if checkpoint is None:
+            raise UserError(f"--resume: every checkpoint in {run_dir / 'checkpoints'} is damaged")
         cfg = matching_checkpoint(cfg, checkpoint[0])
-    # The resolved config; on --resume with --set overrides it becomes the run's config
-    # (command.txt keeps the history of invocations).
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    with open(run_dir / "git_commit.txt", "a") as f:
-        f.write(git_commit() + "\n")
-    with open(run_dir / "command.txt", "a") as f:
-        f.write(" ".join(argv or sys.argv) + "\n")
 
     base = make_vec_env(cfg, cfg.ppo.n_envs, seed=cfg.seed)
     if checkpoint is not None:
@@ -298,6 +361,14 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
                             gamma=cfg.ppo.gamma)
         model = make_model(cfg, venv, run_dir)
         push_scale = None
+    # Only now that the model has loaded is the run's record written. The resolved config; on
+    # --resume with --set overrides it becomes the run's config (command.txt keeps the history).
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    with open(run_dir / "git_commit.txt", "a") as f:
+        f.write(git_commit() + "\n")
+    with open(run_dir / "command.txt", "a") as f:
+        f.write(" ".join(argv or sys.argv) + "\n")
     model.symmetry_coef = cfg.ppo.symmetry_coef
     model.update_threads = cfg.torch_threads
     model.min_action_std = cfg.ppo.min_action_std
@@ -306,11 +377,42 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
     remaining = cfg.total_steps - model.num_timesteps
     if remaining > 0:
         callback = TrainingCallback(cfg, run_dir, cfg.total_steps, push_scale)
+        callback.saved_steps = int(model.num_timesteps) if checkpoint is not None else 0
         try:
             model.learn(remaining, callback=callback, reset_num_timesteps=checkpoint is None, tb_log_name="ppo")
+        except KeyboardInterrupt:
+            save_on_interrupt(model, callback, run_dir)
+            raise
         finally:
             if callback.scorer is not None:
                 callback.scorer.stop()  # only still running when training was interrupted
     venv.close()
     final = latest_checkpoint(run_dir)
     return final[0] if final else run_dir
+
+
+def save_on_interrupt(model: SymmetricPPO, callback: TrainingCallback, run_dir: Path) -> None:
+    """Ctrl-C: save a checkpoint before exiting, and say exactly what it holds. A second
+    Ctrl-C during the save leaves the previous checkpoints intact and says how many steps
+    that loses."""
+    if callback.bar is not None:
+        callback.bar.close()
+    steps = int(model.num_timesteps)
+    if getattr(callback, "sim", None) is None:
+        print("duck train: interrupted before training started; nothing to save", file=sys.stderr)
+        return
+    # The rollout in progress was collected but not learned from yet (SB3 learns per rollout).
+    unlearned = int(model.rollout_buffer.pos) * model.n_envs if model.rollout_buffer.pos < model.n_steps else 0
+    print(f"duck train: interrupted at {steps} steps; saving a checkpoint (Ctrl-C again to skip it)...",
+          file=sys.stderr, flush=True)
+    try:
+        path = callback.save_checkpoint(prune=False)  # an interrupted run deletes none of the earlier ones
+    except KeyboardInterrupt:
+        lost = steps - callback.saved_steps
+        print(f"duck train: not saved; the {lost} steps since the last checkpoint (at {callback.saved_steps} "
+              "steps) are lost", file=sys.stderr)
+        return
+    print(f"duck train: saved {path.relative_to(run_dir)} at {steps} steps"
+          + (f" (the interrupted rollout's last {unlearned} steps were collected but not yet learned from)"
+             if unlearned else "")
+          + f"; continue with: duck train --run-dir {run_dir} --resume", file=sys.stderr)
