@@ -35,7 +35,7 @@ from duck.contract import CONTRACT, RobotContract
 from duck.errors import UserError
 from duck.servo_profile import SERVO_PROFILE, RobotServoProfile
 from duck.sim.actuators import JointServos, write_actuators
-from firmware_bridge.emulator import ServoBackend
+from firmware_bridge.emulator import ThreadedBackend
 from firmware_bridge.servo_model import FirmwareGains, ProfileError, ServoBank, ServoParams, load_profile
 
 
@@ -51,7 +51,9 @@ def load_servo_overrides(paths_: Sequence[str]) -> dict[str, ServoParams]:
     return out
 
 
-class MujocoServoBackend(ServoBackend):
+class MujocoServoBackend(ThreadedBackend):
+    thread_name = "mujoco-servo-physics"
+
     def __init__(self, scene_xml: str | None = None, contract: RobotContract = CONTRACT,
                  keyframe: str | None = "home", max_lag_s: float = 0.1, supply_v: float | None = None,
                  overrides: Mapping[str, ServoParams] | None = None,
@@ -66,8 +68,6 @@ class MujocoServoBackend(ServoBackend):
         self.max_lag_s = max_lag_s
         self.supply_v = float(profile.nominal_supply_v if supply_v is None else supply_v)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._index: dict[int, int] = {}  # servo id -> joint index (contract order)
         acts, qadr, dofs = [], [], []
         for k, j in enumerate(contract.joints):
@@ -111,16 +111,7 @@ class MujocoServoBackend(ServoBackend):
         unknown = set(servo_ids) - set(self._index)
         if unknown:
             raise ValueError(f"servo ids {sorted(unknown)} are not in the contract")
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="mujoco-servo-physics", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            self._thread = None
+        self._start_thread()
 
     def _run(self) -> None:
         dt = self.model.opt.timestep

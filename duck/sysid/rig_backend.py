@@ -17,14 +17,16 @@ import threading
 import time
 from collections.abc import Sequence
 
-from firmware_bridge.emulator import ServoBackend
+from firmware_bridge.emulator import ThreadedBackend
 from firmware_bridge.servo_model import FirmwareGains, ServoParams
 
 from .load import TestArm
 from .replay import TIMESTEP_S, Candidate, RigSim
 
 
-class RigServoBackend(ServoBackend):
+class RigServoBackend(ThreadedBackend):
+    thread_name = "sysid-rig-physics"
+
     def __init__(self, params: ServoParams, load: TestArm, supply_v: float | None = None,
                  max_lag_s: float = 0.005) -> None:
         self.params = params
@@ -37,20 +39,9 @@ class RigServoBackend(ServoBackend):
         self.sim.set_torque(False)
         self.goal = 0.0
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def start(self, servo_ids: Sequence[int] = ()) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="sysid-rig-physics", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            self._thread = None
+        self._start_thread()
 
     def _run(self) -> None:
         wall0, sim0 = time.perf_counter(), self.sim.data.time

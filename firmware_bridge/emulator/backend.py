@@ -51,6 +51,31 @@ class ServoBackend(abc.ABC):
         return time.monotonic()
 
 
+class ThreadedBackend(ServoBackend):
+    """A backend whose physics runs in its own daemon thread (:meth:`_run`, polling ``_stop``),
+    started by :meth:`_start_thread` and stopped and joined by :meth:`stop`."""
+
+    thread_name = "servo-physics"
+    _thread: threading.Thread | None = None
+    _stop: threading.Event = threading.Event()  # replaced per start; set only while stopping
+
+    def _start_thread(self) -> None:
+        if self._thread is None:
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join(timeout=2.0)
+            self._thread = None
+
+    @abc.abstractmethod
+    def _run(self) -> None:
+        """The physics loop: step until ``self._stop`` is set."""
+
+
 class IdealBackend(ServoBackend):
     """First-order servos: position follows the goal with time constant ``tau_s``.
 

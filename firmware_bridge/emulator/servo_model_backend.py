@@ -19,16 +19,18 @@ from dataclasses import replace
 
 import numpy as np
 
-from firmware_bridge.emulator.backend import ServoBackend
+from firmware_bridge.emulator.backend import ThreadedBackend
 from firmware_bridge.servo_model import FirmwareGains, ServoBank, servo_params
 
 
-class ServoModelBackend(ServoBackend):
+class ServoModelBackend(ThreadedBackend):
     """``params_by_id``: servo id -> servo model name (``servo_model`` catalog) or parameter set.
 
     ``load_inertia_kgm2`` is what the horn carries (added to the motor's reflected armature);
     ``supply_v`` the battery; ``dt`` the integration substep.
     """
+
+    thread_name = "servo-model"
 
     def __init__(self, params_by_id: Mapping[int, object], supply_v: float | None = None,
                  load_inertia_kgm2: float = 1e-4, dt: float = 0.0005) -> None:
@@ -47,23 +49,12 @@ class ServoModelBackend(ServoBackend):
         self.state = self.bank.state()
         self._lock = threading.Lock()
         self._t = time.monotonic()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def start(self, servo_ids: Sequence[int] = ()) -> None:
         unknown = set(servo_ids) - set(self.ids)
         if unknown:
             raise ValueError(f"servo ids {sorted(unknown)} have no servo model in this backend")
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="servo-model", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            self._thread = None
+        self._start_thread()
 
     def _run(self) -> None:
         while not self._stop.is_set():
