@@ -209,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"duck run: {reason}; torque off attempted", file=sys.stderr)
             code = REACTIONS["servo_stale"][1]
             _write_json(args.json, {"exit_code": code, "reason": reason, "faults": ["servo_stale"],
+                                    "injected": list(sim.injected) if sim is not None else [],
                                     "final_state": "torque_off_attempted"})
             return code
     finally:

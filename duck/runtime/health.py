@@ -80,6 +80,7 @@ class HealthMonitor:
     def poll(self, deadline: float) -> Fault | None:
         """Read the next servo(s) if the read fits before ``deadline`` (perf_counter); the fault to
         react to, if any. Events (kind, detail) for the log accumulate in :attr:`events`."""
+        from duck.runtime.robot_io import PORT_FAILURES
         from firmware_bridge import BusError
 
         self.last_read = -1
@@ -93,7 +94,7 @@ class HealthMonitor:
             self._next = (self._next + 1) % len(self.ids)
             try:
                 self.voltage_v[k], self.temperature_c[k] = self.bus.read_health_once(self.ids[k])
-            except BusError:
+            except (BusError, *PORT_FAILURES):  # a dead port: the next cycle's state read classifies it
                 self.bus_errors[k] += 1
                 continue
             self.reads += 1
