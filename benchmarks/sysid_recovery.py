@@ -10,7 +10,7 @@
 Reports each parameter's fitted / hidden ratio (bar: within 15 %) and the trajectory RMSE of the
 datasheet model against the fitted one (bar: >= 3x lower).
 Run: python benchmarks/sysid_recovery.py [--scale 1.0 --generations 30 --popsize 8 --polish 12]
-The test (tests/test_sysid.py) calls :func:`run` with a smaller budget.
+The test (tests/test_sysid.py) calls :func:`run` on a half-length recording (``scale=0.5``) with this search budget.
 """
 
 from __future__ import annotations

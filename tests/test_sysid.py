@@ -102,8 +102,12 @@ def test_cli_errors_are_one_line_and_keep_previous_files(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_identification_recovers_a_hidden_servo(tmp_path) -> None:
-    """Record the hidden servo through `duck sysid record`, fit with `duck sysid fit` (small budget)."""
-    result = sysid_recovery.run(tmp_path, scale=0.5, generations=15, popsize=8, polish=8)
+    """Record the hidden servo through `duck sysid record` (half-length program), fit with `duck sysid fit`.
+
+    The fit runs the benchmark's full search (30 generations, 12 polish steps): with 15 generations
+    friction and backlash, which trade off against each other, came out 17-48 % off on 4 of 12
+    recordings (one a CI failure); with 30, all 10 recordings tried were within 9 %."""
+    result = sysid_recovery.run(tmp_path, scale=0.5, generations=30, popsize=8, polish=12)
     for name, p in result["parameters"].items():
         assert abs(p["ratio"] - 1.0) <= sysid_recovery.TOLERANCE, (name, p)
     assert result["rmse_ratio"] >= sysid_recovery.MIN_RMSE_RATIO, result

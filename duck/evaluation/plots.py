@@ -37,17 +37,27 @@ def velocity_tracking(trace: Trace, path: Path, episode: int = 0) -> None:
     plt.close(fig)
 
 
+# The eval's kick sectors name the direction the kick pushes the robot (world frame, robot facing +x).
+_PUSHED = {"front": "forward", "left": "left", "back": "backward", "right": "right"}
+
+
 def push_survival(push: dict, path: Path) -> None:
+    """Survival against kick size: all directions (the walk bar's figure) and one line per direction,
+    because a policy's weakness is usually one direction (front kicks on a knee-backward leg)."""
     plt = _plt()
     kicks = [float(k) for k in push["survival_rate_by_kick_mps"]]
     rates = list(push["survival_rate_by_kick_mps"].values())
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(kicks, rates, "o-")
+    ax.plot(kicks, rates, "o-", color="k", lw=2, label="all directions")
+    for direction, by_kick in push.get("survival_rate_by_direction", {}).items():
+        pts = [(float(k), v) for k, v in by_kick.items() if v is not None]
+        ax.plot([k for k, _ in pts], [v for _, v in pts], ".--", lw=1, label=f"pushed {_PUSHED[direction]}")
     ax.set_xlabel("kick [m/s]   (impulse = mass x kick)")
     ax.set_ylabel("survival rate")
     ax.set_ylim(-0.05, 1.05)
     ax.axhline(0.9, color="g", ls=":", lw=1)
     ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
     ax.set_title(f"Push recovery while walking at {push['walk_command_mps']} m/s")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
