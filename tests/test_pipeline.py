@@ -75,7 +75,8 @@ def test_resume_continues_the_step_count_and_the_kick_curriculum(trained_run):
     before = int(zip_path.stem.split("_")[1])
     assert saved_push_scale(zip_path) is not None
     # A scale the tiny run could not have reached by itself: a fresh curriculum starts at 0.
-    curriculum_state_path(zip_path).write_text(json.dumps({"push_scale": 0.5}))
+    # The run's clock goes on from the checkpoint's (an hour in), not from 0, in every record.
+    curriculum_state_path(zip_path).write_text(json.dumps({"push_scale": 0.5, "wall_s": 3600.0}))
     assert main(["train", "--run-dir", str(trained_run), "--resume", "--steps", str(before + 256),
                  "--set", "ppo.learning_rate=0.000123", "--set", "ppo.n_epochs=2"]) == 0
     after = int(latest_checkpoint(trained_run)[0].stem.split("_")[1])
@@ -84,6 +85,10 @@ def test_resume_continues_the_step_count_and_the_kick_curriculum(trained_run):
     rollouts = (after - before) // 256
     assert abs(saved_push_scale(latest_checkpoint(trained_run)[0]) - 0.5) <= 0.02 * rollouts + 1e-9
     assert (trained_run / "command.txt").read_text().count("--resume") == 1
+    state = json.loads(curriculum_state_path(latest_checkpoint(trained_run)[0]).read_text())
+    assert 3600.0 < state["wall_s"] < 3600.0 + 600
+    evals = [json.loads(line) for line in (trained_run / "evals.jsonl").read_text().splitlines()]
+    assert [e["wall_s"] > 3600.0 for e in evals] == [e["steps"] > before for e in evals]
     # the overrides reached the optimizer, not just config.yaml
     from stable_baselines3 import PPO
 
@@ -203,3 +208,16 @@ def test_off_stays_a_string_in_overrides_and_yaml_files(tmp_path):
     path.write_text("push_curriculum: off\nenv:\n  dr:\n    enabled: false\n")
     cfg = load(TrainConfig, path)
     assert cfg.push_curriculum == "off" and cfg.env.dr.enabled is False
+
+
+def test_a_checkpoint_from_before_the_saved_clock_resumes_from_its_last_quick_eval(tmp_path):
+    from duck.train.runner import saved_wall_s
+
+    zip_path = tmp_path / "checkpoints" / "step_5000000.zip"
+    zip_path.parent.mkdir()
+    curriculum_state_path(zip_path).write_text(json.dumps({"push_scale": 0.4}))  # no wall_s: an old run
+    rows = [{"steps": 4_000_000, "wall_s": 1739.3}, {"steps": 5_000_000, "wall_s": 2100.0},
+            {"steps": 6_000_000, "wall_s": 99.0}]  # a later, restarted clock: not this checkpoint's
+    (tmp_path / "evals.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"steps": 7')
+    assert saved_wall_s(zip_path, tmp_path) == 2100.0
+    assert saved_wall_s(tmp_path / "checkpoints" / "step_1000.zip", tmp_path) == 0.0

@@ -114,6 +114,29 @@ def saved_push_scale(zip_path: Path) -> float | None:
     return float(json.loads(path.read_text())["push_scale"])
 
 
+def saved_wall_s(zip_path: Path, run_dir: Path) -> float:
+    """Training wall-clock up to a checkpoint, so a resumed run's clock (scores.jsonl, evals.jsonl,
+    scores.png) goes on from there instead of restarting at 0. Checkpoints from before it was
+    saved fall back to the run's last quick eval at or before the checkpoint's steps."""
+    path = curriculum_state_path(zip_path)
+    if path.is_file():
+        state = json.loads(path.read_text())
+        if "wall_s" in state:
+            return float(state["wall_s"])
+    steps = int(zip_path.stem.split("_")[1])
+    walls = [0.0]
+    evals = run_dir / "evals.jsonl"
+    if evals.is_file():
+        for line in evals.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # a torn last line from a killed run
+                continue
+            if row.get("steps", steps + 1) <= steps and "wall_s" in row:
+                walls.append(float(row["wall_s"]))
+    return max(walls)
+
+
 def load_run_config(run_dir: Path) -> TrainConfig:
     path = run_dir / "config.yaml"
     if not path.is_file():
@@ -154,8 +177,10 @@ def check_network_shape(cfg: TrainConfig, data: dict, zip_path: Path) -> None:
 class TrainingCallback(BaseCallback):
     """Progress bar, per-term TensorBoard logs, checkpoints and periodic evaluation."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path, total_steps: int, push_scale: float | None = None):
+    def __init__(self, cfg: TrainConfig, run_dir: Path, total_steps: int, push_scale: float | None = None,
+                 wall_s: float = 0.0):
         super().__init__()
+        self.wall_s0 = wall_s  # training wall-clock before this process (a resumed run's earlier part)
         self.cfg, self.run_dir, self.total = cfg, run_dir, total_steps
         # On resume, the adaptive curriculum goes on from the checkpoint's kick scale
         # instead of relearning it from 0 (~2 M steps of easy kicks).
@@ -259,11 +284,11 @@ class TrainingCallback(BaseCallback):
         with atomic_outputs([curriculum_state_path(zip_path), norm_path, zip_path]) as (tmp_cur, tmp_norm, tmp_zip):
             self.model.save(str(tmp_zip))
             self.model.get_vec_normalize_env().save(str(tmp_norm))
-            tmp_cur.write_text(json.dumps({"push_scale": self.sim.push_scale}))
+            tmp_cur.write_text(json.dumps({"push_scale": self.sim.push_scale, "wall_s": self.wall_s()}))
         self.saved_steps = int(self.num_timesteps)
         due = self.num_timesteps >= self.next_score or (final and self.num_timesteps >= self.cfg.score.start_steps)
         if self.scorer is not None and due and self.num_timesteps != self.last_scored:
-            self.scorer.submit(zip_path, round(time.time() - self.t0, 1))
+            self.scorer.submit(zip_path, self.wall_s())
             self.last_scored = self.num_timesteps
             while self.next_score <= self.num_timesteps:
                 self.next_score += self.cfg.score.every_steps
@@ -274,10 +299,14 @@ class TrainingCallback(BaseCallback):
             curriculum_state_path(old).unlink(missing_ok=True)
         return zip_path
 
+    def wall_s(self) -> float:
+        """Training wall-clock of the whole run, across resumes."""
+        return round(self.wall_s0 + time.time() - self.t0, 1)
+
     def evaluate(self) -> None:
         result = quick_eval(self.model, self.cfg, self.cfg.eval_episodes)
         result["steps"] = int(self.num_timesteps)
-        result["wall_s"] = round(time.time() - self.t0, 1)
+        result["wall_s"] = self.wall_s()
         for k, v in result.items():
             self.logger.record(f"eval/{k}", v)
         with open(self.run_dir / "evals.jsonl", "a") as f:
@@ -354,13 +383,14 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
         model = SymmetricPPO.load(str(checkpoint[0]), env=venv, device="cpu", **resumable_hyperparameters(cfg))
         model.tensorboard_log = str(run_dir / "tb")
         push_scale = saved_push_scale(checkpoint[0])
+        wall_s = saved_wall_s(checkpoint[0], run_dir)
         print(f"resuming {run_dir} from {checkpoint[0].name} at {model.num_timesteps} steps"
               + (f", kick scale {push_scale:.2f}" if push_scale is not None else ""), file=sys.stderr)
     else:
         venv = VecNormalize(base, norm_obs=True, norm_reward=cfg.ppo.normalize_reward, clip_obs=10.0,
                             gamma=cfg.ppo.gamma)
         model = make_model(cfg, venv, run_dir)
-        push_scale = None
+        push_scale, wall_s = None, 0.0
     # Only now that the model has loaded is the run's record written. The resolved config; on
     # --resume with --set overrides it becomes the run's config (command.txt keeps the history).
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -376,7 +406,7 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
     model.use_adaptive_lr(cfg.ppo.desired_kl if cfg.ppo.lr_schedule == "adaptive" else None, cfg.ppo.learning_rate)
     remaining = cfg.total_steps - model.num_timesteps
     if remaining > 0:
-        callback = TrainingCallback(cfg, run_dir, cfg.total_steps, push_scale)
+        callback = TrainingCallback(cfg, run_dir, cfg.total_steps, push_scale, wall_s)
         callback.saved_steps = int(model.num_timesteps) if checkpoint is not None else 0
         try:
             model.learn(remaining, callback=callback, reset_num_timesteps=checkpoint is None, tb_log_name="ppo")
