@@ -361,9 +361,17 @@ class DynamixelBus:
 
     # ---- single registers ------------------------------------------------------------
     def read_register(self, servo_id: int, reg: Reg, check_alert: bool = True) -> int:
-        ph, size = self._ph, reg.size
-        fn = {1: ph.read1ByteTxRx, 2: ph.read2ByteTxRx, 4: ph.read4ByteTxRx}[size]
-        value = self._txrx(servo_id, lambda: fn(self.port, servo_id, reg.address), check_alert)
+        size = reg.size
+
+        def call():
+            data, result, error = self._ph.readTxRx(self.port, servo_id, reg.address, size)
+            if result == sdk.COMM_SUCCESS and len(data) != size:
+                # A late reply to an earlier, shorter read: the SDK's read{2,4}ByteTxRx would
+                # index past its end (IndexError). It is not this register's value; retry.
+                return None, sdk.COMM_RX_CORRUPT, error
+            return int.from_bytes(bytes(data), "little"), result, error
+
+        value = self._txrx(servo_id, call, check_alert)
         return to_signed(value, size) if reg.signed else value
 
     def write_register(self, servo_id: int, reg: Reg, value: int, check_alert: bool = True) -> None:

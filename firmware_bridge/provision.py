@@ -107,6 +107,7 @@ def limits_to_ticks(lower_rad: float, upper_rad: float, cal: ServoCalibration) -
 
 
 _SETTLE_S = 0.1
+_READ_BACK_PASSES = 3  # a pass with a late reply in it is read again; a real difference stays
 
 
 def setup_servo(port: str, current_id: int, current_baud: int, plan: SetupPlan,
@@ -149,10 +150,29 @@ def setup_servo(port: str, current_id: int, current_baud: int, plan: SetupPlan,
         bus.ping_all()
         sid = plan.spec.servo_id
         wanted = plan.eeprom() + plan.ram() + [(Reg.ID, sid), (Reg.BAUD_RATE, baud_code(plan.baud))]
-        got = {reg: bus.read_register(sid, reg, check_alert=False) for reg, _ in wanted}
+        got = read_back(bus, sid, wanted)
     bad = [f"{reg.name}={got[reg]} (wanted {v})" for reg, v in wanted if got[reg] != v]
     if bad:
         raise BusError(f"servo {plan.spec.servo_id}: read-back mismatch: {', '.join(bad)}")
+    return got
+
+
+def read_back(bus: DynamixelBus, servo_id: int, wanted: Sequence[tuple[Reg, int]]) -> dict[Reg, int]:
+    """Each register of ``wanted`` as the servo holds it, read once more if any differs.
+
+    A Protocol 2.0 status packet names the servo, not the register. A reply that came after
+    its request timed out (and was retried) is taken as the answer to the next read, and every
+    later read then gets its predecessor's value: on a loaded machine setup once read the P
+    gain as the max position limit and the ID as the I gain. So on a difference, let late
+    replies land, drop them, and read again (up to three passes); a write that really did not
+    land still differs.
+    """
+    for _ in range(_READ_BACK_PASSES):
+        got = {reg: bus.read_register(servo_id, reg, check_alert=False) for reg, _ in wanted}
+        if all(got[reg] == v for reg, v in wanted):
+            break
+        time.sleep(_SETTLE_S)
+        bus.port.clearPort()
     return got
 
 

@@ -185,3 +185,8 @@ def test_fault_parse_errors():
     with pytest.raises(ValueError, match="unknown hardware error bit"):
         Fault.parse("hwerror:10:melted")
     assert Fault.parse("drop:12:0.25") == Fault(FaultKind.DROP, 12, probability=0.25)
+    assert Fault.parse("late:12:40") == Fault(FaultKind.LATE, 12, value=40.0)
+    with pytest.raises(ValueError, match="late:ID:MS"):
+        Fault.parse("late:12")
+    with pytest.raises(ValueError, match="sag:ID:VOLTS"):
+        Fault.parse("sag:all")

@@ -246,3 +246,33 @@ def test_setup_writes_the_servo_profiles_gains_by_default(capsys):
         assert (s.get(Reg.POSITION_P_GAIN), s.get(Reg.POSITION_I_GAIN), s.get(Reg.POSITION_D_GAIN)) == \
             (gains.p, gains.i, gains.d)
         assert gains.p != 400  # not the factory value: setup did write it
+
+
+def test_setup_read_back_survives_a_late_reply():
+    """A status reply that comes after its request timed out is taken, by the SDK, as the answer
+    to the next read, and every later read gets its predecessor's value (a CI run on a loaded
+    machine: P gain read as the max position limit). Setup's read-back drops late replies and
+    reads again, so it reports the servo as it is."""
+    from firmware_bridge.bus import DynamixelBus
+    from firmware_bridge.emulator import Fault, FaultKind
+    from firmware_bridge.provision import read_back
+
+    spec = ServoSpec(1, "XC330-M288-T")
+    wanted = [(Reg.MIN_POSITION_LIMIT, 683), (Reg.MAX_POSITION_LIMIT, 3413), (Reg.POSITION_P_GAIN, 475),
+              (Reg.POSITION_I_GAIN, 0), (Reg.ID, 1)]
+    # 9600 baud: each reply takes ~15 ms on the wire, so the retry's own reply lands after the
+    # next request even when the client is slow on a loaded machine.
+    with SoftwareServo([spec], IdealBackend(), baud=9_600) as emu, \
+            DynamixelBus(emu.path, 9_600, [spec], slack_ms=40.0) as bus:
+        bus.ping_all()
+        for reg, value in wanted:
+            bus.write_register(1, reg, value, check_alert=False)
+        # Later than one attempt's deadline, sooner than the retry's: the retry takes the late reply.
+        late_ms = bus.port.timeout_ms(30) + 20.0
+        emu.inject(Fault(FaultKind.LATE, 1, value=late_ms))
+        naive = {reg: bus.read_register(1, reg, check_alert=False) for reg, _ in wanted}
+        assert naive != dict(wanted) and naive[Reg.MAX_POSITION_LIMIT] == 683  # reads fall behind
+        time.sleep(0.2)
+        bus.port.clearPort()
+        emu.inject(Fault(FaultKind.LATE, 1, value=late_ms))
+        assert read_back(bus, 1, wanted) == dict(wanted)

@@ -21,6 +21,7 @@ class FaultKind(enum.Enum):
     STUCK = "stuck"  # present values freeze (a dead encoder, a stuck bus buffer)
     SAG = "sag"  # the supply's open-circuit voltage drops to ``value`` V (a drained battery)
     HEAT = "heat"  # the servo's winding heats towards ``value`` degC (a blocked joint)
+    LATE = "late"  # the servo's next reply comes ``value`` ms late, once (a scheduling hiccup)
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Fault:
 
     ``probability`` applies to DROP and CRC (per reply). ``bits`` is the
     Hardware Error Status value for HWERROR (default: overload). ``value`` is
-    the volts of SAG and the degrees Celsius of HEAT.
+    the volts of SAG, the degrees Celsius of HEAT and the milliseconds of LATE.
     """
 
     kind: FaultKind
@@ -47,7 +48,7 @@ class Fault:
         ``hwerror:11:overload+overheating`` (Dynamixel bits: input_voltage, overheating,
         motor_encoder, electrical_shock, overload; Feetech: voltage, sensor, overheating,
         overcurrent, overload), ``sag:all:3.8`` (supply volts), ``heat:12:66``
-        (degC). ``ID`` may be ``all``."""
+        (degC), ``late:12:40`` (ms, the next reply only). ``ID`` may be ``all``."""
         parts = text.strip().split(":")
         try:
             kind = FaultKind(parts[0].lower())
@@ -68,10 +69,9 @@ class Fault:
                         raise ValueError(f"unknown hardware error bit {name!r} in {text!r}; bits: "
                                          f"{sorted(_BITS)}") from None
             return cls(kind, servo_id, bits=bits)
-        if kind in (FaultKind.SAG, FaultKind.HEAT):
+        if kind in _VALUE_UNITS:
             if arg is None:
-                raise ValueError(f"fault {text!r} needs a value: {kind.value}:ID:"
-                                 + ("VOLTS" if kind is FaultKind.SAG else "DEGC"))
+                raise ValueError(f"fault {text!r} needs a value: {kind.value}:ID:{_VALUE_UNITS[kind]}")
             try:
                 value = float(arg)
             except ValueError:
@@ -86,6 +86,9 @@ class Fault:
             if not 0.0 <= probability <= 1.0:
                 raise ValueError(f"fault probability in {text!r} must be in 0..1")
         return cls(kind, servo_id, probability=probability)
+
+
+_VALUE_UNITS = {FaultKind.SAG: "VOLTS", FaultKind.HEAT: "DEGC", FaultKind.LATE: "MS"}
 
 
 def _int(text: str, whole: str) -> int:

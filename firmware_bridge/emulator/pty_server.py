@@ -194,9 +194,17 @@ class PtyServoServer:
 
     def _send(self, s, t: float, packet: bytes, baud: int | None = None) -> float:
         packet = self._maybe_corrupt(s, packet)
-        end = t + s.return_delay_s + len(packet) * 10.0 / (baud or s.baud)
+        end = t + s.return_delay_s + len(packet) * 10.0 / (baud or s.baud) + self._late_s(s)
         self._write_at(end, packet)
         return end
+
+    def _late_s(self, s) -> float:
+        """A LATE fault delays ``s``'s next reply once, then is spent."""
+        for f in self.faults:
+            if f.kind is FaultKind.LATE and f.hits(s.boot_id):
+                self.faults.remove(f)
+                return f.value / 1000.0
+        return 0.0
 
     def _write_at(self, deadline: float, packet: bytes) -> None:
         # Sleep most of the way, then spin the last 0.3 ms: time.sleep overshoots by
