@@ -99,7 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--return-delay", type=arg_int(0, 254), default=0, help="Return Delay Time register (2 us units)")
     q.add_argument("--fault", action="append", default=[], metavar="KIND:ID[:ARG]",
                    help="inject a fault: drop:ID[:P], crc:ID[:P], missing:ID, stuck:ID, hwerror:ID[:bit+bit], "
-                        "sag:all:VOLTS (supply), heat:ID:DEGC")
+                        "sag:all:VOLTS (supply), heat:ID:DEGC, late:ID:MS (one late reply)")
     q.add_argument("--supply-v", type=arg_float(0.0, 30.0, low_open=True), metavar="VOLTS",
                    help="mujoco backend: the emulated supply voltage (default: the servo profile's nominal)")
     q.add_argument("--servo-profile", action="append", default=[], metavar="JSON",
