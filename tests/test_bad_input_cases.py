@@ -479,7 +479,11 @@ def test_case12_ctrl_c_in_training_saves_a_checkpoint_and_keeps_the_earlier_ones
     earlier = {k: v for k, v in snapshot(run_dir).items() if k.startswith("checkpoints/")}
     proc = subprocess.Popen([sys.executable, "-m", "duck.cli", "train", "--run-dir", str(run_dir), "--resume",
                              "--steps", "100000000", "--set", "checkpoint_every_steps=100000000"],
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            # A shell's background job (`nohup pytest &`) ignores SIGINT, and a
+                            # child inherits that: then Ctrl-C never reaches Python. A user's
+                            # terminal delivers it, so the child gets the default disposition.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while len((run_dir / "command.txt").read_text().splitlines()) < 2:  # appended once the model loaded
