@@ -25,6 +25,7 @@ from firmware_bridge.control_table import (
     voltage_to_v,
 )
 from firmware_bridge.errors import BusError, PortOpenError, ServoMissingError, ServoStatusError
+from firmware_bridge.read_back import SETTLE_S, check_read_back, read_back
 from firmware_bridge.spec import ServoCalibration, ServoSpec
 
 
@@ -106,8 +107,6 @@ def limits_to_ticks(lower_rad: float, upper_rad: float, cal: ServoCalibration) -
     return max(0, lo), min(4095, hi)
 
 
-_SETTLE_S = 0.1
-_READ_BACK_PASSES = 3  # a pass with a late reply in it is read again; a real difference stays
 
 
 def setup_servo(port: str, current_id: int, current_baud: int, plan: SetupPlan,
@@ -145,34 +144,13 @@ def setup_servo(port: str, current_id: int, current_baud: int, plan: SetupPlan,
     # A status packet that came back after its request timed out (the write was then retried)
     # can still be on its way; let it land before the verifying connection, whose first
     # transmission flushes it, or it is taken for the ping's reply.
-    time.sleep(_SETTLE_S)
+    time.sleep(SETTLE_S)
     with DynamixelBus(port, plan.baud, [plan.spec]) as bus:
         bus.ping_all()
         sid = plan.spec.servo_id
         wanted = plan.eeprom() + plan.ram() + [(Reg.ID, sid), (Reg.BAUD_RATE, baud_code(plan.baud))]
         got = read_back(bus, sid, wanted)
-    bad = [f"{reg.name}={got[reg]} (wanted {v})" for reg, v in wanted if got[reg] != v]
-    if bad:
-        raise BusError(f"servo {plan.spec.servo_id}: read-back mismatch: {', '.join(bad)}")
-    return got
-
-
-def read_back(bus: DynamixelBus, servo_id: int, wanted: Sequence[tuple[Reg, int]]) -> dict[Reg, int]:
-    """Each register of ``wanted`` as the servo holds it, read once more if any differs.
-
-    A Protocol 2.0 status packet names the servo, not the register. A reply that came after
-    its request timed out (and was retried) is taken as the answer to the next read, and every
-    later read then gets its predecessor's value: on a loaded machine setup once read the P
-    gain as the max position limit and the ID as the I gain. So on a difference, let late
-    replies land, drop them, and read again (up to three passes); a write that really did not
-    land still differs.
-    """
-    for _ in range(_READ_BACK_PASSES):
-        got = {reg: bus.read_register(servo_id, reg, check_alert=False) for reg, _ in wanted}
-        if all(got[reg] == v for reg, v in wanted):
-            break
-        time.sleep(_SETTLE_S)
-        bus.port.clearPort()
+    check_read_back(sid, wanted, got)
     return got
 
 

@@ -255,7 +255,7 @@ def test_setup_read_back_survives_a_late_reply():
     reads again, so it reports the servo as it is."""
     from firmware_bridge.bus import DynamixelBus
     from firmware_bridge.emulator import Fault, FaultKind
-    from firmware_bridge.provision import read_back
+    from firmware_bridge.read_back import read_back
 
     spec = ServoSpec(1, "XC330-M288-T")
     wanted = [(Reg.MIN_POSITION_LIMIT, 683), (Reg.MAX_POSITION_LIMIT, 3413), (Reg.POSITION_P_GAIN, 475),

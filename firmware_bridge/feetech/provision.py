@@ -37,6 +37,7 @@ from firmware_bridge.feetech.control_table import (
     model_number,
     variant,
 )
+from firmware_bridge.read_back import SETTLE_S, check_read_back, read_back
 from firmware_bridge.spec import ServoCalibration, ServoSpec
 
 SCAN_IDS = range(0, 254)
@@ -148,7 +149,6 @@ def limits_to_ticks(lower_rad: float, upper_rad: float, cal: ServoCalibration) -
     return max(0, min(a, b)), min(4095, max(a, b))
 
 
-_SETTLE_S = 0.1
 
 
 def refuse_if_torque_on(bus: FeetechBus, servo_id: int, what: str) -> None:
@@ -163,12 +163,10 @@ def write_eeprom(bus: FeetechBus, servo_id: int, items: Sequence[tuple[Reg, int]
     try:
         for reg, value in items:
             bus.write_register(servo_id, reg, value, check_alert=False)
-        bad = [f"{reg.name}={got} (wanted {value})" for reg, value in items
-               if (got := bus.read_register(servo_id, reg, check_alert=False)) != value]
+        got = read_back(bus, servo_id, items)
     finally:
         bus.write_register(servo_id, Reg.LOCK, 1, check_alert=False)
-    if bad:
-        raise BusError(f"servo {servo_id}: read-back mismatch: {', '.join(bad)}")
+    check_read_back(servo_id, items, got)
 
 
 def setup_servo(port: str, current_id: int, current_baud: int, plan: SetupPlan,
@@ -192,16 +190,14 @@ def setup_servo(port: str, current_id: int, current_baud: int, plan: SetupPlan,
                 bus.write_register(sid, Reg.BAUD_RATE, baud_code(plan.baud), check_alert=False)
             except ServoMissingError:
                 pass  # it may already be at the new baud; the verifying connection decides
-    time.sleep(_SETTLE_S)
+    time.sleep(SETTLE_S)
     with FeetechBus(port, plan.baud, [plan.spec], slack_ms=PROVISION_SLACK_MS) as bus:
         bus.ping_all()
         if plan.baud != current_baud:
             bus.write_register(sid, Reg.LOCK, 1, check_alert=False)
         wanted = plan.eeprom() + [(Reg.ID, sid), (Reg.BAUD_RATE, baud_code(plan.baud)), (Reg.LOCK, 1)]
-        got = {reg: bus.read_register(sid, reg, check_alert=False) for reg, _ in wanted}
-    bad = [f"{reg.name}={got[reg]} (wanted {v})" for reg, v in wanted if got[reg] != v]
-    if bad:
-        raise BusError(f"servo {sid}: read-back mismatch: {', '.join(bad)}")
+        got = read_back(bus, sid, wanted)
+    check_read_back(sid, wanted, got)
     return got
 
 
