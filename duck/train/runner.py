@@ -123,7 +123,7 @@ def saved_wall_s(zip_path: Path, run_dir: Path) -> float:
         state = json.loads(path.read_text())
         if "wall_s" in state:
             return float(state["wall_s"])
-    steps = int(zip_path.stem.split("_")[1])
+    steps = int(_CHECKPOINT_NAME.match(zip_path.name).group(1))
     walls = [0.0]
     evals = run_dir / "evals.jsonl"
     if evals.is_file():
