@@ -26,9 +26,9 @@ import numpy as np
 
 from duck.config import ConfigError, check_range
 from duck.contract import CONTRACT
-from duck.paths import SCENE_XML
 from duck.sim import servo_conditions
 from duck.sim.config import EnvConfig
+from duck.sim.terrain import grid_spacing, heightfield_scene, ridged_bumps
 
 TRANSFER_BAR = {"survival_rate": 0.9, "forward_achieved_vx_mps": 0.09, "push_0.6_survival_rate": 0.7}
 
@@ -195,37 +195,17 @@ class RoughFloor(Condition):
 
     def heights(self, seed: int) -> tuple[np.ndarray, float]:
         """(nrow, ncol) floor heights relative to the start pad (m), and the grid's cell size."""
-        n = int(round(self.size_m / self.bump_spacing_m)) + 1
-        axis = np.linspace(-self.size_m / 2, self.size_m / 2, n)
-        x = axis[None, :]  # MuJoCo heightfield: columns along x, rows along y
-        y = axis[:, None]
-        bumps = np.random.default_rng(seed).uniform(0.0, self.bump_height_m, size=(n, n)) - self.bump_height_m
-        # Triangle wave along x: 0 at x = 0 (a valley), up to the ridge at slope_length_m, down again.
-        phase = np.mod(x, 2 * self.slope_length_m)
-        ridge = np.tan(np.deg2rad(self.slope_deg)) * np.minimum(phase, 2 * self.slope_length_m - phase)
-        h = bumps + ridge + 0.0 * y
-        pad = (np.abs(x) <= self.start_pad_m / 2) & (np.abs(y) <= self.start_pad_m / 2)
+        h = ridged_bumps(self.size_m, self.bump_spacing_m, self.bump_height_m, self.slope_deg,
+                         self.slope_length_m, np.random.default_rng(seed))
+        axis = np.linspace(-self.size_m / 2, self.size_m / 2, h.shape[0])
+        pad = (np.abs(axis[None, :]) <= self.start_pad_m / 2) & (np.abs(axis[:, None]) <= self.start_pad_m / 2)
         h[pad] = 0.0
-        return h, float(axis[1] - axis[0])
+        return h, grid_spacing(self.size_m, self.bump_spacing_m)
 
     def build_model(self, cfg: EnvConfig, seed: int) -> mujoco.MjModel:
-        spec = mujoco.MjSpec.from_file(str(SCENE_XML))
         h, _ = self.heights(seed)
         low, high = float(h.min()), float(h.max())
-        span = max(high - low, 1e-6)
-        field = spec.add_hfield()
-        field.name = "rough_floor"
-        field.nrow, field.ncol = h.shape
-        # size: x and y half-extent, elevation range, depth of the base box below the lowest point
-        field.size = [self.size_m / 2, self.size_m / 2, span, 0.05]
-        field.userdata = ((h - low) / span).ravel().tolist()
-        floor = spec.geom("floor")
-        floor.type = mujoco.mjtGeom.mjGEOM_HFIELD
-        floor.hfieldname = "rough_floor"
-        floor.pos = [0.0, 0.0, low]
-        model = spec.compile()
-        model.opt.timestep = cfg.physics_dt_s
-        return model
+        return heightfield_scene(h.shape[0], self.size_m, low, max(high - low, 1e-6), cfg.physics_dt_s, h)
 
     def describe(self, cfg: EnvConfig) -> str:
         return (f"bumps up to {self.bump_height_m * 100:g} cm every {self.bump_spacing_m * 100:g} cm, "

@@ -21,6 +21,7 @@ from duck.sim import rewards
 from duck.sim.config import EnvConfig
 from duck.sim.model import ModelIndex, Nominal, apply_dynamics, draw_dynamics, dynamics_draws, load_model
 from duck.sim.rng import BatchRNG
+from duck.sim.terrain import Terrain
 from duck.transforms import gravity_in_body, heading_frame, quat_to_mat, quat_to_yaw
 
 _MAX_LATENCY = 5  # buffer depth for action/IMU latency
@@ -66,6 +67,11 @@ class BatchSim:
         self.contract = contract
         # ``model``: another compiled scene of the same robot (eval's rough floor); default the scene.
         base = load_model(config.physics_dt_s) if model is None else model
+        # Rough floors (dr.terrain): the base becomes the heightfield scene, switched to the plane.
+        self.terrain = None
+        if model is None and config.dr.enabled and config.dr.terrain.probability > 0:
+            self.terrain = Terrain(config.dr.terrain, num_envs, config.physics_dt_s, plane_model=base)
+            base = self.terrain.model
         self.idx = ModelIndex.build(base, contract)
         self.nominal = Nominal.of(base)
         # One model per env only when dynamics are randomized; rollout accepts a shared one.
@@ -168,6 +174,8 @@ class BatchSim:
             self.imu_latency[idx] = 0
             self.joint_offset[idx] = 0.0
             self.dynamics_params[idx] = self.nominal_dynamics
+        if self.terrain is not None:  # drawn last, and only then: flat training keeps its streams
+            self.terrain.reset(idx, self.rng.uniform(idx, Terrain.DRAWS), self.models)
         qpos = np.tile(self.idx.home_qpos, (k, 1))
         qpos[:, self.idx.qpos_joints] += joint_noise
         self.state[idx] = 0.0
@@ -340,14 +348,14 @@ class BatchSim:
             lin_vel_heading=heading_frame(yaw, qvel[:, 0:3]),
             ang_vel_world=ang_vel_world,
             gravity_body=gravity_in_body(quat),
-            base_height=qpos[:, 2],
+            base_height=qpos[:, 2] - self._floor_under(qpos[:, 0:2]),
             command=self.command,
             joint_pos_rel=joint_pos - self.contract.home,
             joint_vel=qvel[:, idx.qvel_joints],
             torque=torque,
             action=clipped,
             last_action=self.last_action,
-            foot_height=foot_pos[:, :, 2] - SOLE_SITE_HEIGHT,
+            foot_height=foot_pos[:, :, 2] - SOLE_SITE_HEIGHT - self._floor_under(foot_pos[:, :, 0:2]),
             foot_vel_xy=foot_vel[:, :, :2],
             foot_contact=touch,
             foot_offset_xy=foot_offset,
@@ -358,6 +366,10 @@ class BatchSim:
             posture_weights=self.posture_weights,
             leg_joints=self.leg_joints,
         )
+
+    def _floor_under(self, xy: np.ndarray) -> np.ndarray:
+        """Floor height under ``xy`` (num_envs, ..., 2): 0 unless training on rough floors."""
+        return np.zeros(xy.shape[:-1]) if self.terrain is None else self.terrain.floor_height(xy)
 
     # ---------------------------------------------------------- observation ---
     def _imu_now(self, idx: np.ndarray) -> np.ndarray:
@@ -389,7 +401,7 @@ class BatchSim:
         quat = self.qpos[idx, 3:7]
         fields = {
             "base_lin_vel_body": np.einsum("nji,nj->ni", quat_to_mat(quat), self.qvel[idx, 0:3]),
-            "base_height": self.qpos[idx, 2:3],
+            "base_height": self.qpos[idx, 2:3] - self._floor_under(self.qpos[:, 0:2])[idx, None],
             "foot_contact": self.foot_contact[idx].astype(np.float64),
             "gyro_clean": self.sensors[idx, self.idx.gyro],
             "floor_friction": self.dynamics_params[idx, :1],

@@ -91,6 +91,31 @@ class PushConfig:
 
 
 @dataclass(frozen=True)
+class TerrainConfig:
+    """Rough floors in training (duck/sim/terrain.py): with ``probability`` an episode walks on a
+    heightfield of random bumps on sloped ridges, each drawn per episode from these ranges and a
+    random ridge direction; the others on the flat plane. The eval's rough-floor row (bumps up to
+    1 cm every 4 cm, 3 deg ridges of 1 m) sits inside the default ranges."""
+
+    probability: float = 0.0  # 0: flat floors only (Walk-v6)
+    bump_height_m: Interval = (0.0, 0.012)
+    slope_deg: Interval = (0.0, 4.0)
+    slope_length_m: Interval = (0.5, 1.5)
+    bump_spacing_m: float = 0.04
+    size_m: float = 14.0  # 20 s at the 0.3 m/s top speed is 6 m from the start
+    start_radius_m: float = 0.12  # the floor's top within this of the start is at z = 0
+
+    def validate(self) -> None:
+        check_range("probability", self.probability, 0.0, 1.0)
+        check_interval("bump_height_m", self.bump_height_m, 0.0, 0.05)
+        check_interval("slope_deg", self.slope_deg, 0.0, 15.0)
+        check_interval("slope_length_m", self.slope_length_m, 0.05, 10.0)
+        check_range("bump_spacing_m", self.bump_spacing_m, 0.005, 1.0)
+        check_range("size_m", self.size_m, 1.0, 50.0)
+        check_range("start_radius_m", self.start_radius_m, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
 class DomainRandomization:
     """Per-episode dynamics randomization. Ranges are multiplicative scales unless named otherwise."""
 
@@ -122,6 +147,7 @@ class DomainRandomization:
     # above a Dynamixel's 0.024 rad/s resolution) noise alone made walking policies fall.
     noise_scale: float = 0.5
     push: PushConfig = field(default_factory=PushConfig)
+    terrain: TerrainConfig = field(default_factory=TerrainConfig)
 
     def validate(self) -> None:
         for name in ("floor_friction", "link_mass_scale", "servo_error_gain_scale", "servo_kt_scale",
