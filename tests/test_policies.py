@@ -52,8 +52,10 @@ def test_walk_policy_walks_one_metre_forward_in_10s(forward_walk):
 
 @stale_shipped_walk
 def test_walk_policy_was_trained_with_todays_default_config():
-    """The card says `duck train` with the defaults made walk.onnx: its embedded config must equal
-    them, so a change of defaults (a new env version) without a retrained policy fails here."""
+    """The card says `duck train` with today's default settings made walk.onnx: its embedded config
+    must equal them, so a change of defaults (a new env version) without a retrained policy fails
+    here. The one key allowed to differ is the step budget: the shipped policy is a run resumed
+    past the default 20 M (exp46), and the card states its steps."""
     import json
 
     from duck.config import to_dict
@@ -65,6 +67,7 @@ def test_walk_policy_was_trained_with_todays_default_config():
     # Checkpoint scoring (score.*) changes nothing of what is trained: not part of the recipe.
     embedded.pop("score", None)
     defaults.pop("score")
+    assert embedded.pop("total_steps") >= defaults.pop("total_steps")
     assert embedded == defaults
 
 

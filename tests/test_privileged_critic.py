@@ -48,7 +48,9 @@ def test_privileged_observation_appends_true_state_after_the_contract_block():
             start += width
         world_vel = np.einsum("nij,nj->ni", quat_to_mat(sim.qpos[:, 3:7]), blocks["base_lin_vel_body"])
         np.testing.assert_allclose(world_vel, sim.qvel[:, 0:3], atol=1e-5)
-        np.testing.assert_allclose(blocks["base_height"][:, 0], sim.qpos[:, 2], atol=1e-6)
+        # measured from the floor beneath (rough floors: dr.terrain)
+        floor = sim._floor_under(sim.qpos[:, 0:2])
+        np.testing.assert_allclose(blocks["base_height"][:, 0], sim.qpos[:, 2] - floor, atol=1e-6)
         floor = [m.geom_friction[sim.idx.floor_geom, 0] for m in sim.models]
         np.testing.assert_allclose(blocks["floor_friction"][:, 0], floor, rtol=1e-6)
         lo, hi = sim.cfg.dr.floor_friction

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from duck.validation import arg_int
@@ -42,7 +43,15 @@ def run(args: argparse.Namespace) -> int:
         saved = args.run_dir / "config.yaml"
         if not saved.is_file():
             raise UserError(f"--resume: {args.run_dir} has no config.yaml")
-        cfg = load(TrainConfig, saved, overrides, allow_empty=False)  # empty is damage, not "defaults"
+        from duck.config import read_yaml
+        from duck.train.config import resume_overrides
+
+        # read_yaml: a damaged file is a one-line ConfigError, as load's own read would be
+        as_trained = resume_overrides(read_yaml(saved, allow_empty=False))
+        if as_trained:
+            print(f"resuming as trained: {', '.join(as_trained)} (the run predates these settings)", file=sys.stderr)
+        # empty is damage, not "defaults"
+        cfg = load(TrainConfig, saved, as_trained + overrides, allow_empty=False)
     else:
         cfg = load(TrainConfig, args.config, overrides)
         if (args.run_dir / "checkpoints").is_dir() and any((args.run_dir / "checkpoints").iterdir()):

@@ -46,8 +46,9 @@ class Trace:
 
 def eval_config(base: EnvConfig, seconds: float, randomize: bool, physics_dt_s: float | None = None) -> EnvConfig:
     """Eval env: no random pushes, command or head-command resampling (the suite drives them),
-    long enough episodes."""
-    dr = replace(base.dr, push=replace(base.dr.push, enabled=False), enabled=randomize)
+    long enough episodes, the scene's flat floor (the rough floor is the transfer section's row)."""
+    dr = replace(base.dr, push=replace(base.dr.push, enabled=False), enabled=randomize,
+                 terrain=replace(base.dr.terrain, probability=0.0))
     commands = replace(base.commands, head=replace(base.commands.head, range_scale=0.0))
     cfg = replace(base, dr=dr, commands=commands, episode_length_s=seconds + 1.0,
                   init_joint_noise_rad=base.init_joint_noise_rad if randomize else 0.0)

@@ -97,7 +97,9 @@ class TerrainConfig:
     random ridge direction; the others on the flat plane. The eval's rough-floor row (bumps up to
     1 cm every 4 cm, 3 deg ridges of 1 m) sits inside the default ranges."""
 
-    probability: float = 0.0  # 0: flat floors only (Walk-v6)
+    # 0.5 from Walk-v7: fine-tuning the shipped Walk-v6 policy with it for 6 M steps took the
+    # selection suite from 16 to 22 of 27 items (exp46); 0 restores Walk-v6's flat floor.
+    probability: float = 0.5
     bump_height_m: Interval = (0.0, 0.012)
     slope_deg: Interval = (0.0, 4.0)
     slope_length_m: Interval = (0.5, 1.5)
@@ -198,7 +200,7 @@ class CommandConfig:
 
 @dataclass(frozen=True)
 class EnvConfig:
-    """Everything that defines ``OpenDuck/Walk-v6``."""
+    """Everything that defines ``OpenDuck/Walk-v7``."""
 
     physics_dt_s: float = 0.004
     episode_length_s: float = 20.0

@@ -30,7 +30,9 @@ class PlaybackSummary:
 
 
 def make_sim(cfg: EnvConfig, seconds: float, pushes: bool) -> BatchSim:
-    dr = replace(cfg.dr, enabled=pushes, push=replace(cfg.dr.push, enabled=pushes))
+    # The scene's flat floor: the viewer draws the heightfield as it was when it opened.
+    dr = replace(cfg.dr, enabled=pushes, push=replace(cfg.dr.push, enabled=pushes),
+                 terrain=replace(cfg.dr.terrain, probability=0.0))
     # The head stays at home: training's random head commands are not the user's.
     commands = replace(cfg.commands, head=replace(cfg.commands.head, range_scale=0.0))
     sim = BatchSim(1, replace(cfg, dr=dr, commands=commands, episode_length_s=seconds + 1.0, init_joint_noise_rad=0.0))
