@@ -48,10 +48,10 @@ def run(args: argparse.Namespace) -> int:
 
         # read_yaml: a damaged file is a one-line ConfigError, as load's own read would be
         as_trained = resume_overrides(read_yaml(saved, allow_empty=False))
-        if as_trained:
-            print(f"resuming as trained: {', '.join(as_trained)} (the run predates these settings)", file=sys.stderr)
         # empty is damage, not "defaults"
         cfg = load(TrainConfig, saved, as_trained + overrides, allow_empty=False)
+        if as_trained:  # only once the config is known good: a bad one gets its one-line error alone
+            print(f"resuming as trained: {', '.join(as_trained)} (the run predates these settings)", file=sys.stderr)
     else:
         cfg = load(TrainConfig, args.config, overrides)
         if (args.run_dir / "checkpoints").is_dir() and any((args.run_dir / "checkpoints").iterdir()):
