@@ -52,10 +52,10 @@ def test_walk_policy_walks_one_metre_forward_in_10s(forward_walk):
 
 @stale_shipped_walk
 def test_walk_policy_was_trained_with_todays_default_config():
-    """The card says `duck train` with today's default settings made walk.onnx: its embedded config
-    must equal them, so a change of defaults (a new env version) without a retrained policy fails
-    here. The one key allowed to differ is the step budget: the shipped policy is a run resumed
-    past the default 20 M (exp46), and the card states its steps."""
+    """The card says how walk.onnx was made: `duck train` with the default config to 20 M, then
+    resumed with rough floors on (exp46). Its embedded config must equal the defaults but for
+    those two settings, so a change of defaults (a new env version) without a retrained policy
+    fails here."""
     import json
 
     from duck.config import to_dict
@@ -68,6 +68,8 @@ def test_walk_policy_was_trained_with_todays_default_config():
     embedded.pop("score", None)
     defaults.pop("score")
     assert embedded.pop("total_steps") >= defaults.pop("total_steps")
+    assert embedded["env"]["dr"]["terrain"].pop("probability") == 0.5  # the card's --set
+    defaults["env"]["dr"]["terrain"].pop("probability")
     assert embedded == defaults
 
 

@@ -112,27 +112,10 @@ def test_terrain_config_is_strict():
     with pytest.raises(ConfigError):
         load(EnvConfig, None, ["dr.terrain.roughness=1"])
     assert load(EnvConfig, None, ["dr.terrain.probability=0.5"]).dr.terrain.probability == 0.5
-    assert BatchSim(1, EnvConfig()).terrain is not None  # on by default (Walk-v7)
-    assert BatchSim(1, load(EnvConfig, None, ["dr.terrain.probability=0"])).terrain is None
-    assert BatchSim(1, load(EnvConfig, None, ["dr.enabled=false"])).terrain is None  # eval: the scene's floor
-
-
-def test_a_run_saved_before_rough_floors_resumes_on_flat_floors(tmp_path):
-    """A Walk-v6 run's config.yaml has no dr.terrain: resumed, it keeps training as it was trained."""
-    import yaml
-
-    from duck.config import to_dict
-    from duck.train.config import TrainConfig, resume_overrides
-
-    saved = to_dict(TrainConfig())
-    assert resume_overrides(saved) == []
-    del saved["env"]["dr"]["terrain"]
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(saved))
-    as_trained = resume_overrides(yaml.safe_load(path.read_text()))
-    assert load(TrainConfig, path, as_trained).env.dr.terrain.probability == 0.0
-    assert load(TrainConfig, path, as_trained + ["env.dr.terrain.probability=0.3"]).env.dr.terrain.probability == 0.3
-    assert load(TrainConfig, path).env.dr.terrain.probability == 0.5  # what the override prevents
+    assert BatchSim(1, EnvConfig()).terrain is None  # off by default
+    assert BatchSim(1, load(EnvConfig, None, ["dr.terrain.probability=0.5"])).terrain is not None
+    on_but_no_dr = load(EnvConfig, None, ["dr.terrain.probability=0.5", "dr.enabled=false"])
+    assert BatchSim(1, on_but_no_dr).terrain is None  # floors are part of the randomization
 
 
 def test_eval_walks_on_the_scene_floor():
@@ -140,6 +123,6 @@ def test_eval_walks_on_the_scene_floor():
     rough floor is the transfer section's own row."""
     from duck.evaluation.episodes import eval_config
 
-    cfg = eval_config(EnvConfig(), 5.0, randomize=True)
+    cfg = eval_config(load(EnvConfig, None, ["dr.terrain.probability=0.5"]), 5.0, randomize=True)
     assert cfg.dr.enabled and cfg.dr.terrain.probability == 0.0
     assert BatchSim(2, cfg).terrain is None

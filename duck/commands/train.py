@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from duck.validation import arg_int
@@ -43,15 +42,7 @@ def run(args: argparse.Namespace) -> int:
         saved = args.run_dir / "config.yaml"
         if not saved.is_file():
             raise UserError(f"--resume: {args.run_dir} has no config.yaml")
-        from duck.config import read_yaml
-        from duck.train.config import resume_overrides
-
-        # read_yaml: a damaged file is a one-line ConfigError, as load's own read would be
-        as_trained = resume_overrides(read_yaml(saved, allow_empty=False))
-        # empty is damage, not "defaults"
-        cfg = load(TrainConfig, saved, as_trained + overrides, allow_empty=False)
-        if as_trained:  # only once the config is known good: a bad one gets its one-line error alone
-            print(f"resuming as trained: {', '.join(as_trained)} (the run predates these settings)", file=sys.stderr)
+        cfg = load(TrainConfig, saved, overrides, allow_empty=False)  # empty is damage, not "defaults"
     else:
         cfg = load(TrainConfig, args.config, overrides)
         if (args.run_dir / "checkpoints").is_dir() and any((args.run_dir / "checkpoints").iterdir()):

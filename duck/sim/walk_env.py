@@ -1,4 +1,4 @@
-"""``OpenDuck/Walk-v7``: the single-env gymnasium view of the batched simulation.
+"""``OpenDuck/Walk-v6``: the single-env gymnasium view of the batched simulation.
 
 It is :class:`duck.sim.batch.BatchSim` with one env, so it agrees step for step
 with env *i* of a :class:`duck.sim.vec_env.DuckVecEnv` seeded ``seed - i``.
@@ -20,7 +20,7 @@ from duck.sim.vec_env import action_space, observation_space
 class WalkEnv(gym.Env):
     """Command-tracking walking for the Open Duck Mini.
 
-    Keyword config: ``gym.make("OpenDuck/Walk-v7", config=EnvConfig(...))`` or a
+    Keyword config: ``gym.make("OpenDuck/Walk-v6", config=EnvConfig(...))`` or a
     plain mapping (validated strictly), e.g. ``config={"dr": {"enabled": False}}``.
     ``info`` carries ``reward_terms`` (weighted; they sum to the reward), ``command`` and ``fell``.
     """

@@ -104,25 +104,3 @@ class TrainConfig:
             from duck.config import ConfigError
 
             raise ConfigError(f"push_curriculum: must be adaptive, linear or off, got {self.push_curriculum!r}")
-
-
-# Settings whose default changed after runs were saved: a run's config.yaml without the key was
-# trained the old way, and ``--resume`` continues it that way (the override goes first, so a
-# ``--set`` still wins).
-RESUME_AS_TRAINED = {
-    ("env", "dr", "terrain"): "env.dr.terrain.probability=0",  # flat floors until Walk-v7
-}
-
-
-def resume_overrides(saved: dict) -> list[str]:
-    """The overrides that keep a saved run's config meaning what it meant when it was trained."""
-    out = []
-    for path, override in RESUME_AS_TRAINED.items():
-        node = saved
-        for key in path:
-            if not isinstance(node, dict) or key not in node:
-                out.append(override)
-                break
-            node = node[key]
-    return out
-
