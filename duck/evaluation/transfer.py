@@ -27,8 +27,8 @@ import numpy as np
 from duck.config import ConfigError, check_range
 from duck.contract import CONTRACT
 from duck.sim import servo_conditions
-from duck.sim.config import EnvConfig
-from duck.sim.terrain import grid_spacing, heightfield_scene, ridged_bumps
+from duck.sim.config import EnvConfig, check_floor_geometry
+from duck.sim.terrain import grid_axis, heightfield_scene, ridged_bumps
 
 TRANSFER_BAR = {"survival_rate": 0.9, "forward_achieved_vx_mps": 0.09, "push_0.6_survival_rate": 0.7}
 
@@ -186,21 +186,17 @@ class RoughFloor(Condition):
     start_pad_m: float = 0.3
 
     def validate(self) -> None:
-        check_range("bump_height_m", self.bump_height_m, 0.0, 0.05)
-        check_range("bump_spacing_m", self.bump_spacing_m, 0.005, 1.0)
-        check_range("slope_deg", self.slope_deg, 0.0, 15.0)
-        check_range("slope_length_m", self.slope_length_m, 0.05, 10.0)
-        check_range("size_m", self.size_m, 1.0, 50.0)
+        check_floor_geometry(self)
         check_range("start_pad_m", self.start_pad_m, 0.0, 1.0)
 
     def heights(self, seed: int) -> tuple[np.ndarray, float]:
         """(nrow, ncol) floor heights relative to the start pad (m), and the grid's cell size."""
         h = ridged_bumps(self.size_m, self.bump_spacing_m, self.bump_height_m, self.slope_deg,
                          self.slope_length_m, np.random.default_rng(seed))
-        axis = np.linspace(-self.size_m / 2, self.size_m / 2, h.shape[0])
+        axis = grid_axis(self.size_m, self.bump_spacing_m)
         pad = (np.abs(axis[None, :]) <= self.start_pad_m / 2) & (np.abs(axis[:, None]) <= self.start_pad_m / 2)
         h[pad] = 0.0
-        return h, grid_spacing(self.size_m, self.bump_spacing_m)
+        return h, float(axis[1] - axis[0])
 
     def build_model(self, cfg: EnvConfig, seed: int) -> mujoco.MjModel:
         h, _ = self.heights(seed)

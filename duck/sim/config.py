@@ -90,6 +90,19 @@ class PushConfig:
         check_interval("magnitude_mps", self.magnitude_mps, 0.0, 5.0)
 
 
+# Bounds of a rough floor's geometry (duck/sim/terrain.py), for training's ranges (TerrainConfig)
+# and eval's fixed floor (duck/evaluation/transfer.py RoughFloor) alike.
+FLOOR_GEOMETRY_BOUNDS = {"bump_height_m": (0.0, 0.05), "slope_deg": (0.0, 15.0), "slope_length_m": (0.05, 10.0),
+                         "bump_spacing_m": (0.005, 1.0), "size_m": (1.0, 50.0)}
+
+
+def check_floor_geometry(cfg) -> None:
+    """Each of ``cfg``'s floor-geometry fields, a value or a (min, max) range, within its bounds."""
+    for name, (low, high) in FLOOR_GEOMETRY_BOUNDS.items():
+        value = getattr(cfg, name)
+        (check_interval if isinstance(value, tuple) else check_range)(name, value, low, high)
+
+
 @dataclass(frozen=True)
 class TerrainConfig:
     """Rough floors in training (duck/sim/terrain.py): with ``probability`` an episode walks on a
@@ -110,11 +123,7 @@ class TerrainConfig:
 
     def validate(self) -> None:
         check_range("probability", self.probability, 0.0, 1.0)
-        check_interval("bump_height_m", self.bump_height_m, 0.0, 0.05)
-        check_interval("slope_deg", self.slope_deg, 0.0, 15.0)
-        check_interval("slope_length_m", self.slope_length_m, 0.05, 10.0)
-        check_range("bump_spacing_m", self.bump_spacing_m, 0.005, 1.0)
-        check_range("size_m", self.size_m, 1.0, 50.0)
+        check_floor_geometry(self)
         check_range("start_radius_m", self.start_radius_m, 0.0, 1.0)
 
 

@@ -35,8 +35,8 @@ def ridged_bumps(size_m: float, spacing_m: float, bump_height_m: float, slope_de
     Bumps are uniform in [-bump_height_m, 0]. The ridges are a triangle wave along the
     ``direction_rad`` heading: 0 at ``phase_m`` before the origin (a valley), rising at
     ``slope_deg`` for ``slope_length_m``, then falling again."""
-    n = int(round(size_m / spacing_m)) + 1
-    axis = np.linspace(-size_m / 2, size_m / 2, n)
+    axis = grid_axis(size_m, spacing_m)
+    n = axis.size
     x = axis[None, :]
     y = axis[:, None]
     bumps = rng.uniform(0.0, bump_height_m, size=(n, n)) - bump_height_m
@@ -46,9 +46,10 @@ def ridged_bumps(size_m: float, spacing_m: float, bump_height_m: float, slope_de
     return bumps + ridge
 
 
-def grid_spacing(size_m: float, spacing_m: float) -> float:
-    """The spacing :func:`ridged_bumps` actually uses (a whole number of cells over size_m)."""
-    return size_m / int(round(size_m / spacing_m))
+def grid_axis(size_m: float, spacing_m: float) -> np.ndarray:
+    """The sample positions along x (and y) of a floor over ``size_m``, centred on the origin: a
+    whole number of cells, each as close to ``spacing_m`` as that allows."""
+    return np.linspace(-size_m / 2, size_m / 2, int(round(size_m / spacing_m)) + 1)
 
 
 def heightfield_scene(n: int, size_m: float, low_m: float, span_m: float, physics_dt_s: float,
@@ -75,6 +76,11 @@ def heightfield_scene(n: int, size_m: float, low_m: float, span_m: float, physic
 def normalized(heights: np.ndarray, low_m: float, span_m: float) -> np.ndarray:
     """Heights as MuJoCo stores them: a fraction of the elevation range above its bottom."""
     return np.clip((heights - low_m) / span_m, 0.0, 1.0)
+
+
+def _pick(interval: tuple[float, float], u: float) -> float:
+    """The point ``u`` (0..1) of the way through ``interval``."""
+    return interval[0] + (interval[1] - interval[0]) * u
 
 
 @dataclass(frozen=True)
@@ -111,8 +117,8 @@ class Terrain:
 
     def __init__(self, cfg: TerrainConfig, num_envs: int, physics_dt_s: float, plane_model: mujoco.MjModel):
         self.cfg = cfg
-        self.spacing = grid_spacing(cfg.size_m, cfg.bump_spacing_m)
-        self.n = int(round(cfg.size_m / cfg.bump_spacing_m)) + 1
+        axis = grid_axis(cfg.size_m, cfg.bump_spacing_m)
+        self.n, self.spacing = axis.size, float(axis[1] - axis[0])
         top = np.tan(np.deg2rad(cfg.slope_deg[1])) * cfg.slope_length_m[1]
         # One elevation range for every draw: the floor spans [-bump max, top] before it is
         # shifted by up to `top` to put the start at z = 0 (reset).
@@ -137,13 +143,9 @@ class Terrain:
                 self.heights[i] = 0.0
                 self.plane_geom.put(model, self.floor_geom)
                 continue
-
-            def pick(interval, v):
-                return interval[0] + (interval[1] - interval[0]) * v
-
-            length = pick(cfg.slope_length_m, u[j, 3])
-            h = ridged_bumps(cfg.size_m, cfg.bump_spacing_m, pick(cfg.bump_height_m, u[j, 1]),
-                             pick(cfg.slope_deg, u[j, 2]), length,
+            length = _pick(cfg.slope_length_m, u[j, 3])
+            h = ridged_bumps(cfg.size_m, cfg.bump_spacing_m, _pick(cfg.bump_height_m, u[j, 1]),
+                             _pick(cfg.slope_deg, u[j, 2]), length,
                              np.random.default_rng(int(u[j, 6] * 2**63)),
                              direction_rad=2 * np.pi * u[j, 4], phase_m=2 * length * u[j, 5])
             # The robot spawns at home height above z = 0: put the highest point under its feet there.
@@ -178,4 +180,4 @@ class Terrain:
         return out
 
 
-__all__ = ["Terrain", "ridged_bumps", "heightfield_scene", "grid_spacing", "normalized"]
+__all__ = ["Terrain", "ridged_bumps", "heightfield_scene", "grid_axis", "normalized"]
