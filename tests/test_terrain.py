@@ -126,3 +126,28 @@ def test_eval_walks_on_the_scene_floor():
     cfg = eval_config(load(EnvConfig, None, ["dr.terrain.probability=0.5"]), 5.0, randomize=True)
     assert cfg.dr.enabled and cfg.dr.terrain.probability == 0.0
     assert BatchSim(2, cfg).terrain is None
+
+
+def test_rough_floors_start_at_the_configured_step():
+    """TrainConfig.terrain_from_steps: flat floors before it, the config's share from it on."""
+    from types import SimpleNamespace
+
+    from stable_baselines3.common.logger import configure
+
+    from duck.train.config import TrainConfig
+    from duck.train.runner import TrainingCallback, rough_floor_probability
+
+    cfg = load(TrainConfig, None, ["env.dr.terrain.probability=1.0", "terrain_from_steps=5000",
+                                   "score.enabled=false"])
+    assert rough_floor_probability(cfg, 4999) == 0.0 and rough_floor_probability(cfg, 5000) == 1.0
+    sim = BatchSim(4, cfg.env)
+    callback = TrainingCallback(cfg, run_dir=None, total_steps=1)
+    callback.sim, callback.model = sim, SimpleNamespace(logger=configure(None, []))
+    for steps, rough in ((0, False), (4999, False), (5000, True)):
+        callback.num_timesteps = steps
+        callback._update_terrain()
+        sim.reset(sim.all)
+        assert np.all(sim.terrain.rough == rough), steps
+        assert (np.ptp(sim.terrain.heights, axis=(1, 2)) > 0).all() == rough
+    with pytest.raises(ConfigError):
+        load(TrainConfig, None, ["terrain_from_steps=-1"])

@@ -25,6 +25,7 @@ from duck.sim.terrain import Terrain
 from duck.transforms import gravity_in_body, heading_frame, quat_to_mat, quat_to_yaw
 
 _MAX_LATENCY = 5  # buffer depth for action/IMU latency
+_NO_KICK = -(1 << 40)  # last_kick_step before an episode's first kick
 
 # What a privileged critic sees besides the policy's observation (training only: none of it
 # is measurable on the robot), in this order; see BatchSim.privileged_observation. Each field
@@ -123,6 +124,10 @@ class BatchSim:
         self.kp = np.tile(self.nominal.gainprm0, (n, 1))
         self.torque_limit = np.tile(self.nominal.forcerange[:, 1], (n, 1))
         self.push_count = np.zeros(n, dtype=np.int64)
+        # Episode step of each env's latest kick (far in the past before the first) and kicks
+        # given since construction: the trainer's kick curriculum counts falls that follow one.
+        self.last_kick_step = np.full(n, _NO_KICK, dtype=np.int64)
+        self.kicks_given = 0
         self.foot_contact = np.zeros((n, 2), dtype=bool)
         # Floor friction and trunk CoM offset (x, y) of each env's dynamics, for the privileged critic.
         self.nominal_dynamics = np.array([self.nominal.geom_friction[self.idx.floor_geom, 0], 0.0, 0.0])
@@ -187,6 +192,7 @@ class BatchSim:
         self.targets[idx] = c.home
         self._resample_head(idx)
         self.push_count[idx] = 0
+        self.last_kick_step[idx] = _NO_KICK
         self.foot_contact[idx] = False
         self._resample_commands(idx)
         self._schedule_push(idx, u_misc[:, 2])
@@ -330,6 +336,8 @@ class BatchSim:
         angle = 2 * np.pi * u[:, 1]
         self.kick(due, magnitude[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=-1))
         self.push_count[due] += 1
+        self.last_kick_step[due] = self.step_count[due]
+        self.kicks_given += due.size
         self._schedule_push(due, u[:, 2])
 
     def _step_state(self, clipped: np.ndarray, touch: np.ndarray) -> rewards.StepState:

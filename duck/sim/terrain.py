@@ -130,6 +130,9 @@ class Terrain:
         self.rough_geom = _FloorGeom.of(self.model, floor)
         self.plane_geom = _FloorGeom.of(plane_model, plane_model.geom("floor").id)
         self.plane_geom.put(self.model, floor)  # the base model is flat; rough envs switch
+        # The share of resets that draw a rough floor: the config's, unless the trainer holds it at
+        # 0 until its start step (TrainConfig.terrain_from_steps).
+        self.probability = cfg.probability
         self.rough = np.zeros(num_envs, dtype=bool)
         self.heights = np.zeros((num_envs, self.n, self.n), dtype=np.float32)
 
@@ -138,7 +141,7 @@ class Terrain:
         cfg = self.cfg
         for j, i in enumerate(idx):  # reset-only
             model = models[i]
-            self.rough[i] = u[j, 0] < cfg.probability
+            self.rough[i] = u[j, 0] < self.probability
             if not self.rough[i]:
                 self.heights[i] = 0.0
                 self.plane_geom.put(model, self.floor_geom)

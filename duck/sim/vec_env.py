@@ -96,6 +96,7 @@ class DuckVecEnv(VecEnv):
         finished = np.flatnonzero(done)
         if finished.size:
             lengths = self.sim.step_count[finished].copy()
+            since_kick = lengths - self.sim.last_kick_step[finished]
             reset_obs = self._with_privileged(self.sim.reset(finished), finished)
             for j, i in enumerate(finished):  # only finished envs: SB3 needs per-env dicts here
                 infos[i] = {
@@ -104,6 +105,7 @@ class DuckVecEnv(VecEnv):
                     "episode": {"r": float(self._ep_return[i]), "l": int(lengths[j]), "t": 0.0},
                     "episode_terms": {k: float(v[i]) / max(1, lengths[j]) for k, v in self._ep_terms.items()},
                     "fell": bool(terminated[i]),
+                    "steps_since_kick": int(since_kick[j]),
                 }
             obs[finished] = reset_obs
             self._ep_return[finished] = 0.0

@@ -187,6 +187,8 @@ class TrainingCallback(BaseCallback):
         self.initial_push_scale = push_scale
         self.terms: dict[str, list[float]] = {}
         self.falls: list[bool] = []
+        self.kick_falls = 0  # falls within push_curriculum_kick_window_s of a kick, this rollout
+        self.kicks_before = 0  # the sim's kicks_given at this rollout's start
         self.rollout_env_steps = 0
         self.lengths: list[int] = []
         self.bar = None
@@ -201,7 +203,9 @@ class TrainingCallback(BaseCallback):
 
         self.steps0 = self.num_timesteps
         self.sim = self.model.get_vec_normalize_env().venv.sim
-        if self.cfg.push_curriculum == "adaptive" and self.initial_push_scale is not None:
+        self.kick_window_steps = int(round(self.cfg.push_curriculum_kick_window_s / self.sim.contract.control_dt_s))
+        self.kicks_before = self.sim.kicks_given
+        if self.cfg.push_curriculum in ("adaptive", "kick_falls") and self.initial_push_scale is not None:
             self.sim.push_scale = self.initial_push_scale
         elif self.cfg.push_curriculum != "off":
             self.sim.push_scale = 0.0
@@ -217,7 +221,7 @@ class TrainingCallback(BaseCallback):
             if "episode_terms" in info:
                 for k, v in info["episode_terms"].items():
                     self.terms.setdefault(k, []).append(v)
-                self.falls.append(info["fell"])
+                self._count_fall(info)
                 self.lengths.append(info["episode"]["l"])
         self.bar.update(self.training_env.num_envs)
         self.rollout_env_steps += self.training_env.num_envs
@@ -231,6 +235,11 @@ class TrainingCallback(BaseCallback):
             self.next_eval += self.cfg.eval_every_steps
         return True
 
+    def _count_fall(self, info: dict) -> None:
+        """An episode's end: a fall or not, and a fall the latest kick caused or not."""
+        self.falls.append(info["fell"])
+        self.kick_falls += info["fell"] and info["steps_since_kick"] <= self.kick_window_steps
+
     def _update_push_curriculum(self) -> None:
         cfg = self.cfg
         if cfg.push_curriculum == "off":
@@ -241,15 +250,34 @@ class TrainingCallback(BaseCallback):
             episodes = self.rollout_env_steps / self.sim.max_steps
             rate = float(np.sum(self.falls)) / max(episodes, 1e-9)
             self.logger.record("curriculum/falls_per_episode", rate)
-            low, high = cfg.push_curriculum_falls
-            if rate < low:
-                self.sim.push_scale = min(1.0, self.sim.push_scale + cfg.push_curriculum_step)
-            elif rate > high:
-                self.sim.push_scale = max(0.0, self.sim.push_scale - cfg.push_curriculum_step)
+            self._step_push_scale(rate, cfg.push_curriculum_falls)
+        elif cfg.push_curriculum == "kick_falls":
+            kicks = self.sim.kicks_given - self.kicks_before
+            if kicks:
+                rate = self.kick_falls / kicks
+                self.logger.record("curriculum/falls_per_kick", rate)
+                self._step_push_scale(rate, cfg.push_curriculum_kick_falls)
+        self.kicks_before, self.kick_falls = self.sim.kicks_given, 0
         self.logger.record("curriculum/push_scale", self.sim.push_scale)
+
+    def _step_push_scale(self, rate: float, band: tuple[float, float]) -> None:
+        """One curriculum step up below the band, down above it."""
+        low, high = band
+        if rate < low:
+            self.sim.push_scale = min(1.0, self.sim.push_scale + self.cfg.push_curriculum_step)
+        elif rate > high:
+            self.sim.push_scale = max(0.0, self.sim.push_scale - self.cfg.push_curriculum_step)
+
+    def _update_terrain(self) -> None:
+        """Rough floors on from cfg.terrain_from_steps (the envs reset after it draw them)."""
+        if self.sim.terrain is None:
+            return
+        self.sim.terrain.probability = rough_floor_probability(self.cfg, self.num_timesteps)
+        self.logger.record("curriculum/rough_floor_probability", self.sim.terrain.probability)
 
     def _on_rollout_end(self) -> None:
         self._update_push_curriculum()
+        self._update_terrain()
         for k, v in self.terms.items():
             self.logger.record(f"reward_terms/{k}", float(np.mean(v)))
         if self.falls:
@@ -335,6 +363,11 @@ def quick_eval(model: SymmetricPPO, cfg: TrainConfig, episodes: int, seconds: fl
     return {"survival_rate": float(alive.mean()), "lin_vel_rmse_mps": float(np.sqrt(sq_err / max(count, 1)))}
 
 
+def rough_floor_probability(cfg: TrainConfig, steps: int) -> float:
+    """The share of resets that draw a rough floor at ``steps`` into a run."""
+    return cfg.env.dr.terrain.probability if steps >= cfg.terrain_from_steps else 0.0
+
+
 def make_vec_env(cfg: TrainConfig, num_envs: int, env_cfg=None, seed: int = 0) -> DuckVecEnv:
     """The VecEnv a run's model reads: with the privileged block when the run has a privileged critic."""
     return DuckVecEnv(num_envs, cfg.env if env_cfg is None else env_cfg, seed=seed,
@@ -404,6 +437,8 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, argv: list[str]
     model.min_action_std = cfg.ppo.min_action_std
     model.apply_action_std_floor()
     model.use_adaptive_lr(cfg.ppo.desired_kl if cfg.ppo.lr_schedule == "adaptive" else None, cfg.ppo.learning_rate)
+    if base.sim.terrain is not None:  # before learn()'s first reset draws the floors
+        base.sim.terrain.probability = rough_floor_probability(cfg, model.num_timesteps)
     remaining = cfg.total_steps - model.num_timesteps
     if remaining > 0:
         callback = TrainingCallback(cfg, run_dir, cfg.total_steps, push_scale, wall_s)
