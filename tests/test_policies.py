@@ -58,11 +58,14 @@ def test_walk_policy_was_trained_with_todays_default_config():
     fails here."""
     import json
 
-    from duck.config import to_dict
+    from duck.config import from_dict, to_dict
     from duck.runtime.policy import META_TRAIN_CONFIG
     from duck.train.config import TrainConfig
 
     embedded = json.loads(load_policy(POLICIES_DIR / "walk.onnx").metadata[META_TRAIN_CONFIG])
+    # Keys added since the run take their defaults, as they do on --resume: each new key's default
+    # is the behaviour before it (e.g. terrain_from_steps=0, rough floors from the run's start).
+    embedded = json.loads(json.dumps(to_dict(from_dict(TrainConfig, embedded))))
     defaults = json.loads(json.dumps(to_dict(TrainConfig())))  # tuples -> lists, as in the metadata
     # Checkpoint scoring (score.*) changes nothing of what is trained: not part of the recipe.
     embedded.pop("score", None)
