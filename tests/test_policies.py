@@ -53,9 +53,9 @@ def test_walk_policy_walks_one_metre_forward_in_10s(forward_walk):
 @stale_shipped_walk
 def test_walk_policy_was_trained_with_todays_default_config():
     """The card says how walk.onnx was made: `duck train` with the default config to 20 M, then
-    resumed with rough floors on (exp46). Its embedded config must equal the defaults but for
-    those two settings, so a change of defaults (a new env version) without a retrained policy
-    fails here."""
+    resumed with rough floors on (exp46), then with kicks gated on the kicks alone (exp50-51). Its
+    embedded config must equal the defaults but for those settings and its length, so a change
+    of defaults (a new env version) without a retrained policy fails here."""
     import json
 
     from duck.config import from_dict, to_dict
@@ -71,8 +71,11 @@ def test_walk_policy_was_trained_with_todays_default_config():
     embedded.pop("score", None)
     defaults.pop("score")
     assert embedded.pop("total_steps") >= defaults.pop("total_steps")
-    assert embedded["env"]["dr"]["terrain"].pop("probability") == 0.5  # the card's --set
+    # the card's --set: rough floors from 20 M, kicks gated on kicks alone from 26 M
+    assert embedded["env"]["dr"]["terrain"].pop("probability") == 0.5
     defaults["env"]["dr"]["terrain"].pop("probability")
+    assert embedded.pop("push_curriculum") == "kick_falls"
+    defaults.pop("push_curriculum")
     assert embedded == defaults
 
 
