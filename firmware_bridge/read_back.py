@@ -20,16 +20,25 @@ def read_back(bus: Any, servo_id: int, wanted: Sequence[tuple[Any, int]]) -> dic
     family's status packet names the register. A reply that came after its request timed out
     (and was retried) is taken as the answer to the next read, and every later read then gets
     its predecessor's value: on a loaded machine setup once read the P gain as the max position
-    limit and the ID as the I gain. So on a difference, let late replies land, drop them, and
-    read again (up to three passes); a write that really did not land still differs.
+    limit and the ID as the I gain. So on a difference, read again (up to two more passes), each
+    register alone: late replies are let land and dropped before every read, so none can answer
+    another register's request even when the machine stays loaded for the whole pass (a CI run
+    once saw a shifted reply in each of three back-to-back passes). A write that really did not
+    land still differs.
     """
-    for _ in range(_PASSES):
-        got = {reg: bus.read_register(servo_id, reg, check_alert=False) for reg, _ in wanted}
+    got = {reg: bus.read_register(servo_id, reg, check_alert=False) for reg, _ in wanted}
+    for _ in range(_PASSES - 1):
         if all(got[reg] == v for reg, v in wanted):
             break
-        time.sleep(SETTLE_S)
-        bus.port.clearPort()
+        got = {reg: _read_settled(bus, servo_id, reg) for reg, _ in wanted}
     return got
+
+
+def _read_settled(bus: Any, servo_id: int, reg: Any) -> int:
+    """One register, after any late reply still on its way has landed and been dropped."""
+    time.sleep(SETTLE_S)
+    bus.port.clearPort()
+    return bus.read_register(servo_id, reg, check_alert=False)
 
 
 def check_read_back(servo_id: int, wanted: Sequence[tuple[Any, int]], got: dict[Any, int]) -> None:

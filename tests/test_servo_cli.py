@@ -276,3 +276,31 @@ def test_setup_read_back_survives_a_late_reply():
         bus.port.clearPort()
         emu.inject(Fault(FaultKind.LATE, 1, value=late_ms))
         assert read_back(bus, 1, wanted) == dict(wanted)
+
+
+def test_setup_read_back_survives_a_late_reply_in_every_pass():
+    """On a machine that stays loaded, a reply can come late in every pass (a CI run read the P
+    gain as the max position limit three passes running). The passes after the first read each
+    register alone, after late replies have landed and been dropped, so none shifts."""
+    from firmware_bridge.bus import DynamixelBus
+    from firmware_bridge.emulator import Fault, FaultKind
+    from firmware_bridge.read_back import read_back
+
+    spec = ServoSpec(1, "XC330-M288-T")
+    wanted = [(Reg.MIN_POSITION_LIMIT, 683), (Reg.MAX_POSITION_LIMIT, 3413), (Reg.POSITION_P_GAIN, 475),
+              (Reg.POSITION_I_GAIN, 0), (Reg.ID, 1)]
+    with SoftwareServo([spec], IdealBackend(), baud=9_600) as emu, \
+            DynamixelBus(emu.path, 9_600, [spec], slack_ms=40.0) as bus:
+        bus.ping_all()
+        for reg, value in wanted:
+            bus.write_register(1, reg, value, check_alert=False)
+        late_ms = bus.port.timeout_ms(30) + 20.0  # as above: the retry takes the late reply
+        plain_read = bus.read_register
+
+        def hiccup_at_each_pass(servo_id, reg, **kwargs):
+            if reg is wanted[0][0]:  # the first register of a pass: this pass's reply comes late
+                emu.inject(Fault(FaultKind.LATE, 1, value=late_ms))
+            return plain_read(servo_id, reg, **kwargs)
+
+        bus.read_register = hiccup_at_each_pass
+        assert read_back(bus, 1, wanted) == dict(wanted)
