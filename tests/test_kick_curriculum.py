@@ -101,8 +101,22 @@ def test_the_adaptive_gate_still_counts_every_fall():
     assert callback.sim.push_scale == pytest.approx(0.48)
 
 
+def test_the_kick_gate_can_start_later_with_the_fall_gate_before_it():
+    """push_curriculum_kick_from_steps: the fall gate until then, so one run grows the gait first."""
+    cfg = load(TrainConfig, None, ["push_curriculum=kick_falls", "push_curriculum_kick_from_steps=5000",
+                                   "score.enabled=false"])
+    for steps, expected in ((4999, 0.48), (5000, 0.52)):
+        callback = _callback(cfg, kicks_given=0, push_scale=0.5)
+        callback.num_timesteps, callback.rollout_env_steps, callback.sim.kicks_given = steps, 1000, 10
+        for _ in range(2):
+            callback._count_fall(_episode_end(True, 400))  # 2 falls per episode, none a kick's
+        callback._update_push_curriculum()
+        assert callback.sim.push_scale == pytest.approx(expected), steps
+
+
 @pytest.mark.parametrize("override", ["push_curriculum=kicks", "push_curriculum_kick_falls=[0.4,0.2]",
-                                      "push_curriculum_kick_falls=[0.1,1.5]", "push_curriculum_kick_window_s=0"])
+                                      "push_curriculum_kick_falls=[0.1,1.5]", "push_curriculum_kick_window_s=0",
+                                      "push_curriculum_kick_from_steps=-1"])
 def test_bad_kick_curriculum_settings_are_refused(override):
     with pytest.raises(ConfigError):
         load(TrainConfig, None, [override])

@@ -105,6 +105,9 @@ class TrainConfig:
     # it at 0.50-0.60 and left 0.8 m/s kicks at 0.40-0.45.
     push_curriculum_kick_falls: tuple[float, float] = (0.3, 0.5)
     push_curriculum_kick_window_s: float = 1.0
+    # With kick_falls: the fall gate ("adaptive") until this step, the kick gate from it on, so one
+    # run can grow the gait first (exp53: the kick gate from step 0 stands still).
+    push_curriculum_kick_from_steps: int = 0
     # Rough floors (env.dr.terrain.probability) from this step on; every floor is flat before it.
     # From step 0 they kept the gait from forming (exp48); switched on once it exists (exp46 at
     # 20 M, exp49 at 8.9 M) they took a policy from 16 to 21 of 27 items.
@@ -129,3 +132,4 @@ class TrainConfig:
         check_interval("push_curriculum_falls", self.push_curriculum_falls, 0.0)
         check_interval("push_curriculum_kick_falls", self.push_curriculum_kick_falls, 0.0, 1.0)
         check_range("push_curriculum_kick_window_s", self.push_curriculum_kick_window_s, 0.02, 20.0)
+        check_range("push_curriculum_kick_from_steps", self.push_curriculum_kick_from_steps, 0)

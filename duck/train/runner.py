@@ -240,18 +240,26 @@ class TrainingCallback(BaseCallback):
         self.falls.append(info["fell"])
         self.kick_falls += info["fell"] and info["steps_since_kick"] <= self.kick_window_steps
 
+    def _push_gate(self) -> str:
+        """The curriculum in force now: kick_falls runs the fall gate until its start step."""
+        cfg = self.cfg
+        if cfg.push_curriculum == "kick_falls" and self.num_timesteps < cfg.push_curriculum_kick_from_steps:
+            return "adaptive"
+        return cfg.push_curriculum
+
     def _update_push_curriculum(self) -> None:
         cfg = self.cfg
-        if cfg.push_curriculum == "off":
+        gate = self._push_gate()
+        if gate == "off":
             self.sim.push_scale = 1.0
-        elif cfg.push_curriculum == "adaptive":
+        elif gate == "adaptive":
             # Falls per full-length episode's worth of env steps: unbiased by how many
             # episodes happened to end within this rollout.
             episodes = self.rollout_env_steps / self.sim.max_steps
             rate = float(np.sum(self.falls)) / max(episodes, 1e-9)
             self.logger.record("curriculum/falls_per_episode", rate)
             self._step_push_scale(rate, cfg.push_curriculum_falls)
-        elif cfg.push_curriculum == "kick_falls":
+        elif gate == "kick_falls":
             kicks = self.sim.kicks_given - self.kicks_before
             if kicks:
                 rate = self.kick_falls / kicks
