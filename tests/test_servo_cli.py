@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -248,27 +249,37 @@ def test_setup_writes_the_servo_profiles_gains_by_default(capsys):
         assert gains.p != 400  # not the factory value: setup did write it
 
 
+READ_BACK_WANTED = [(Reg.MIN_POSITION_LIMIT, 683), (Reg.MAX_POSITION_LIMIT, 3413), (Reg.POSITION_P_GAIN, 475),
+                    (Reg.POSITION_I_GAIN, 0), (Reg.ID, 1)]
+
+
+@contextlib.contextmanager
+def written_servo_with_late_replies():
+    """(emulator, bus, late_ms): servo 1 holding READ_BACK_WANTED, and a LATE fault's delay that is
+    later than one read attempt's deadline and sooner than the retry's, so the retry takes the
+    late reply. 9600 baud: each reply takes ~15 ms on the wire, so the retry's own reply lands
+    after the next request even when the client is slow on a loaded machine."""
+    from firmware_bridge.bus import DynamixelBus
+
+    spec = ServoSpec(1, "XC330-M288-T")
+    with SoftwareServo([spec], IdealBackend(), baud=9_600) as emu, \
+            DynamixelBus(emu.path, 9_600, [spec], slack_ms=40.0) as bus:
+        bus.ping_all()
+        for reg, value in READ_BACK_WANTED:
+            bus.write_register(1, reg, value, check_alert=False)
+        yield emu, bus, bus.port.timeout_ms(30) + 20.0
+
+
 def test_setup_read_back_survives_a_late_reply():
     """A status reply that comes after its request timed out is taken, by the SDK, as the answer
     to the next read, and every later read gets its predecessor's value (a CI run on a loaded
     machine: P gain read as the max position limit). Setup's read-back drops late replies and
     reads again, so it reports the servo as it is."""
-    from firmware_bridge.bus import DynamixelBus
     from firmware_bridge.emulator import Fault, FaultKind
     from firmware_bridge.read_back import read_back
 
-    spec = ServoSpec(1, "XC330-M288-T")
-    wanted = [(Reg.MIN_POSITION_LIMIT, 683), (Reg.MAX_POSITION_LIMIT, 3413), (Reg.POSITION_P_GAIN, 475),
-              (Reg.POSITION_I_GAIN, 0), (Reg.ID, 1)]
-    # 9600 baud: each reply takes ~15 ms on the wire, so the retry's own reply lands after the
-    # next request even when the client is slow on a loaded machine.
-    with SoftwareServo([spec], IdealBackend(), baud=9_600) as emu, \
-            DynamixelBus(emu.path, 9_600, [spec], slack_ms=40.0) as bus:
-        bus.ping_all()
-        for reg, value in wanted:
-            bus.write_register(1, reg, value, check_alert=False)
-        # Later than one attempt's deadline, sooner than the retry's: the retry takes the late reply.
-        late_ms = bus.port.timeout_ms(30) + 20.0
+    wanted = READ_BACK_WANTED
+    with written_servo_with_late_replies() as (emu, bus, late_ms):
         emu.inject(Fault(FaultKind.LATE, 1, value=late_ms))
         naive = {reg: bus.read_register(1, reg, check_alert=False) for reg, _ in wanted}
         assert naive != dict(wanted) and naive[Reg.MAX_POSITION_LIMIT] == 683  # reads fall behind
@@ -282,19 +293,11 @@ def test_setup_read_back_survives_a_late_reply_in_every_pass():
     """On a machine that stays loaded, a reply can come late in every pass (a CI run read the P
     gain as the max position limit three passes running). The passes after the first read each
     register alone, after late replies have landed and been dropped, so none shifts."""
-    from firmware_bridge.bus import DynamixelBus
     from firmware_bridge.emulator import Fault, FaultKind
     from firmware_bridge.read_back import read_back
 
-    spec = ServoSpec(1, "XC330-M288-T")
-    wanted = [(Reg.MIN_POSITION_LIMIT, 683), (Reg.MAX_POSITION_LIMIT, 3413), (Reg.POSITION_P_GAIN, 475),
-              (Reg.POSITION_I_GAIN, 0), (Reg.ID, 1)]
-    with SoftwareServo([spec], IdealBackend(), baud=9_600) as emu, \
-            DynamixelBus(emu.path, 9_600, [spec], slack_ms=40.0) as bus:
-        bus.ping_all()
-        for reg, value in wanted:
-            bus.write_register(1, reg, value, check_alert=False)
-        late_ms = bus.port.timeout_ms(30) + 20.0  # as above: the retry takes the late reply
+    wanted = READ_BACK_WANTED
+    with written_servo_with_late_replies() as (emu, bus, late_ms):
         plain_read = bus.read_register
 
         def hiccup_at_each_pass(servo_id, reg, **kwargs):
